@@ -1,0 +1,145 @@
+"""The command line: build, check, serve and new. Exit 0 success, 1 content errors, 2 usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from .builder import build
+from .diagnostics import format_json, format_text
+from .render import RenderOptions
+from .schema import is_web_url
+from .writer import OutputError, write_site
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible; exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python build.py", description="Build a site of news explainers whose every claim shows its sources.")
+    sub = parser.add_subparsers(dest="command")
+
+    def folders(p: argparse.ArgumentParser, out: bool = True) -> None:
+        p.add_argument("--content", default="content", metavar="DIR", help="the content folder (default: content)")
+        p.add_argument("--templates", default="templates", metavar="DIR", help="the templates folder (default: templates)")
+        if out:
+            p.add_argument("--out", default="site", metavar="DIR", help="the output folder (default: site)")
+
+    p = sub.add_parser("build", help="check, then render the site into --out")
+    folders(p)
+    p.add_argument("--drafts", action="store_true", help="render draft stories too")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--base-url", metavar="URL", help="publish under this URL instead of site.yaml's base_url")
+    p = sub.add_parser("check", help="everything a build does, but write nothing")
+    folders(p, out=False)
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="how to print diagnostics")
+    p = sub.add_parser("serve", help="build, serve on 127.0.0.1:8000 and rebuild on every change")
+    folders(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument("--drafts", action="store_true", help="render draft stories too, labelled as drafts")
+    p = sub.add_parser("new", help="start a new draft story that passes the check")
+    p.add_argument("slug", help="the story's folder name and URL, such as launch-pad-repairs")
+    p.add_argument("--content", default="content", metavar="DIR", help="the content folder (default: content)")
+    return parser
+
+
+def _inside(a: str, b: str) -> bool:
+    a, b = os.path.realpath(a), os.path.realpath(b)
+    return a == b or a.startswith(b.rstrip(os.sep) + os.sep)
+
+
+def check_folders(args: argparse.Namespace) -> None:
+    """Refuse missing input folders and an output folder that overlaps them."""
+    for name in ("content", "templates"):
+        folder = getattr(args, name, None)
+        if folder is not None and not os.path.isdir(folder):
+            raise UsageError(f"--{name} {folder}: no such folder")
+    out = getattr(args, "out", None)
+    if out is not None:
+        for name in ("content", "templates"):
+            folder = getattr(args, name)
+            if _inside(out, folder) or _inside(folder, out):
+                raise UsageError(f"--out {out} overlaps --{name} {folder}; choose an output folder outside both")
+    base_url = getattr(args, "base_url", None)
+    if base_url is not None and not is_web_url(base_url):
+        raise UsageError(f"--base-url {base_url}: not an absolute http(s) URL")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Check, render and, when all is well, put the site in place."""
+    started = time.perf_counter()
+    result = build(args.content, args.templates, RenderOptions(drafts=args.drafts, base_url=args.base_url))
+    diagnostics = result.report.sorted()
+    sys.stderr.write(format_text(diagnostics))
+    errors, warnings = result.report.counts()
+    if not result.ok(args.strict):
+        kind = "errors" if errors else "warnings (--strict)"
+        print(f"build failed: {errors} error(s), {warnings} warning(s); {kind} must be fixed. {args.out}/ is unchanged.", file=sys.stderr)
+        return 1
+    try:
+        write_site(args.out, result.files)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
+        return 1
+    took = time.perf_counter() - started
+    print(f"built {len(result.files)} files into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Everything a build does, in memory."""
+    result = build(args.content, args.templates, RenderOptions(drafts=True))
+    diagnostics = result.report.sorted()
+    if args.format == "json":
+        sys.stdout.write(format_json(diagnostics))
+    else:
+        sys.stderr.write(format_text(diagnostics))
+        errors, warnings = result.report.counts()
+        print(f"{'check failed' if not result.ok(args.strict) else 'check passed'}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 0 if result.ok(args.strict) else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The author's preview server (imported only here: building never pays for tornado)."""
+    from .serve import serve
+
+    return serve(args)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Make a new draft story."""
+    from .scaffold import ScaffoldError, new_story
+
+    try:
+        created = new_story(args.content, args.slug)
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from exc
+    for path in created:
+        print(f"created {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["build", *argv]
+    args = _parser().parse_args(argv)
+    commands = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "new": cmd_new}
+    try:
+        if args.command != "new":
+            check_folders(args)
+        return commands[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,90 @@
+"""Compiler-style diagnostics: collected, sorted, printed as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Pos:
+    """A place in a file; line and column start at 1 and count code points (0 means no place)."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in the content or templates."""
+
+    pos: Pos
+    severity: Severity
+    message: str
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        """Order by file, line, column, errors before warnings, then message."""
+        return (self.pos.path, self.pos.line, self.pos.col, self.severity != "error", self.message)
+
+    def text(self) -> str:
+        """Format as `path:line:col: severity: message` (no line and column when there is no place)."""
+        where = self.pos.path
+        if self.pos.line:
+            where += f":{self.pos.line}:{self.pos.col}"
+        return f"{where}: {self.severity}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The diagnostic as a JSON-ready dict."""
+        return {
+            "path": self.pos.path,
+            "line": self.pos.line or None,
+            "column": self.pos.col or None,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Report:
+    """Collects every diagnostic of one run."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, pos: Pos, message: str) -> None:
+        """Record an error."""
+        self.items.append(Diagnostic(pos, "error", message))
+
+    def warning(self, pos: Pos, message: str) -> None:
+        """Record a warning."""
+        self.items.append(Diagnostic(pos, "warning", message))
+
+    def extend(self, other: Report) -> None:
+        """Take over another report's diagnostics."""
+        self.items.extend(other.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """Every diagnostic once, sorted by file, line and column."""
+        return sorted(set(self.items), key=Diagnostic.sort_key)
+
+    def failed(self, strict: bool = False) -> bool:
+        """True when there is an error, or any warning under --strict."""
+        return any(d.severity == "error" or strict for d in self.items)
+
+    def counts(self) -> tuple[int, int]:
+        """The numbers of errors and warnings."""
+        errors = sum(1 for d in set(self.items) if d.severity == "error")
+        return errors, len(set(self.items)) - errors
+
+
+def format_text(diagnostics: list[Diagnostic]) -> str:
+    """One line per diagnostic, as compilers and editors print them."""
+    return "".join(d.text() + "\n" for d in diagnostics)
+
+
+def format_json(diagnostics: list[Diagnostic]) -> str:
+    """The diagnostics as a JSON list."""
+    return json.dumps([d.as_dict() for d in diagnostics], indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,110 @@
+"""The content folder on disk: which files count, which are ignored, and reading them safely.
+
+Symbolic links are never followed (an error anywhere under content/), editor droppings are ignored,
+and files are read as UTF-8 within the format's size limits before anything parses them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+
+from .diagnostics import Pos, Report
+from .yamlread import position_of
+
+YAML_LIMIT = 1024 * 1024
+NARRATIVE_LIMIT = 2 * 1024 * 1024
+
+# Names that editors and operating systems leave beside real files; never content.
+_IGNORED = ("*~", "#*#", ".#*", "*.swp", "*.swx", "4913", "*.tmp", ".DS_Store", "Thumbs.db", "__jb_tmp__*", "*___jb_tmp___", "*___jb_old___")
+
+
+def is_ignored(name: str) -> bool:
+    """True for hidden files and editor droppings, which are skipped everywhere."""
+    return name.startswith(".") or any(fnmatch.fnmatchcase(name, pattern) for pattern in _IGNORED)
+
+
+def display(*parts: str) -> str:
+    """A path for diagnostics, with forward slashes whatever the platform."""
+    return "/".join(p.replace(os.sep, "/").rstrip("/") for p in parts if p not in ("", "."))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or folder found under content/, with its path for messages."""
+
+    name: str
+    path: str  # path on disk
+    shown: str  # path in diagnostics
+    is_dir: bool
+
+
+def list_dir(path: str, shown: str, report: Report) -> list[Entry]:
+    """The entries of a folder, sorted by name, without ignored names; symlinks reported, not listed."""
+    try:
+        with os.scandir(path) as it:
+            raw = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        report.error(Pos(shown), f"cannot read folder: {exc.strerror or exc}")
+        return []
+    entries = []
+    for e in raw:
+        if is_ignored(e.name):
+            continue
+        child = display(shown, e.name)
+        try:
+            if e.is_symlink():
+                report.error(Pos(child), "symbolic links are not allowed under content/ (they are never followed)")
+                continue
+            is_dir = e.is_dir(follow_symlinks=False)
+        except OSError as exc:
+            report.error(Pos(child), f"cannot read: {exc.strerror or exc}")
+            continue
+        entries.append(Entry(e.name, e.path, child, is_dir))
+    return entries
+
+
+def check_tree(path: str, shown: str, report: Report) -> None:
+    """Report symbolic links anywhere below a folder whose files are otherwise ignored."""
+    for e in list_dir(path, shown, report):
+        if e.is_dir:
+            check_tree(e.path, e.shown, report)
+
+
+def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
+    """A file's text as UTF-8 (a byte-order mark is dropped), or None after reporting why not."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            report.error(Pos(shown), "symbolic links are not allowed under content/ (they are never followed)")
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            report.error(Pos(shown), "is not a regular file")
+            return None
+        if st.st_size > limit:
+            report.error(Pos(shown), f"the file is {st.st_size} bytes; at most {limit} are allowed")
+            return None
+        # O_NOFOLLOW: a link swapped in after the stat is refused, not followed.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        report.error(Pos(shown), "the file is missing (was it removed during the build?)")
+        return None
+    except OSError as exc:
+        report.error(Pos(shown), f"cannot read the file: {exc.strerror or exc}")
+        return None
+    if len(data) > limit:
+        report.error(Pos(shown), f"the file is larger than {limit} bytes")
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        line, col = position_of(good, len(good))
+        report.error(Pos(shown, line, col), f"the file is not UTF-8 (byte 0x{data[exc.start]:02X}); save it as UTF-8")
+        return None

@@ -1,0 +1,195 @@
+"""What each explainer page shows, computed in page order so citation numbers follow the page.
+
+Markers are numbered by first appearance across the whole page (takeaways, narrative, quotes, open
+questions, facts); every citing place gets an anchor, and each source entry links back to all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+from markdown_it.token import Token
+
+from .citations import split_names
+from .loader import Story
+from .model import Correction, Fact, Publisher, Question, Quote, Source, Stamp
+from .narrative import Section, render_section
+
+STATUS_LABELS = {"confirmed": "Confirmed", "reported": "Reported", "disputed": "Disputed", "unverified": "Unverified"}
+
+
+@dataclass
+class SourceEntry:
+    """One numbered entry of a page's source list."""
+
+    number: int
+    key: str
+    source: Source
+    label: str  # "Meduza, via The Kyiv Independent"
+    publisher: Publisher
+    backrefs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Cited:
+    """Something shown with its citation markers."""
+
+    item: Fact | Quote | Question
+    markers: Markup
+
+
+@dataclass
+class Part:
+    """A rendered section of the narrative."""
+
+    section: Section
+    html: Markup
+
+
+@dataclass
+class StoryPage:
+    """Everything the explainer template shows, in page order."""
+
+    story: Story
+    attribution: list[str]
+    takeaways: list[Cited]
+    parts: list[Part]
+    quotes: list[Cited]
+    unknowns: list[Cited]
+    timeline: list[tuple[Stamp, Fact]]
+    facts: list[Cited]
+    sources: list[SourceEntry]
+    corrections: list[Correction]
+    modified: Stamp
+
+
+def join_names(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def latest(stamps: Sequence[Stamp]) -> Stamp:
+    """The latest of some stamps (the first written wins a tie, for determinism)."""
+    best = stamps[0]
+    for s in stamps[1:]:
+        if s.sort_value() > best.sort_value():
+            best = s
+    return best
+
+
+def modified(story: Story) -> Stamp:
+    """When the story last changed: published, updated or its newest correction."""
+    f = story.facts
+    assert f.published is not None
+    stamps = [f.published] + ([f.updated] if f.updated else []) + [c.date for c in f.corrections if c.date]
+    return latest(stamps)
+
+
+class Citer:
+    """Numbers a page's sources by first citation and renders markers that link both ways."""
+
+    def __init__(self, story: Story, publishers: dict[str, Publisher]) -> None:
+        self.sources = story.facts.sources
+        self.publishers = publishers
+        self.facts = {f.id: f for f in story.facts.facts}
+        self.entries: dict[str, SourceEntry] = {}
+        self.places = 0
+
+    def label(self, key: str) -> str:
+        """The publisher's name, with the one it was read through: 'Meduza, via The Kyiv Independent'."""
+        source = self.sources[key]
+        name = self.publishers[source.publisher.name].name
+        if source.via is not None:
+            return f"{name}, via {self.label(source.via.name)}"
+        return name
+
+    def _entry(self, key: str) -> SourceEntry:
+        entry = self.entries.get(key)
+        if entry is None:
+            source = self.sources[key]
+            entry = SourceEntry(len(self.entries) + 1, key, source, self.label(key), self.publishers[source.publisher.name])
+            self.entries[key] = entry
+        return entry
+
+    def markers(self, keys: Sequence[str], fact: str | None = None) -> Markup:
+        """A citing place: numbered markers for these sources (and a link to the fact, if any)."""
+        unique = list(dict.fromkeys(keys))
+        if not unique and fact is None:
+            return Markup("")
+        self.places += 1
+        place = f"cite-{self.places}"
+        links = []
+        for key in unique:
+            entry = self._entry(key)
+            entry.backrefs.append(place)
+            source = entry.source
+            tip = entry.label + (f": {source.title}" if source.title else "") + (f" ({source.published.human()})" if source.published else "")
+            links.append(Markup('<a href="#source-{}" title="{}">{}</a>').format(key, tip, entry.number))
+        inner = Markup(", ").join(links)
+        if fact is not None:
+            inner += Markup('{}<a class="fact-link" href="#fact-{}" title="{}">fact</a>').format(
+                Markup("; ") if links else Markup(""), fact, self.facts[fact].text
+            )
+        return Markup('<sup class="cite" id="{}">[{}]</sup>').format(place, inner)
+
+    def token(self, token: Token) -> str:
+        """Render a citation token of the narrative."""
+        names = [name for name, _, problem in split_names(token.meta["kind"], token.meta["body"]) if not problem]
+        if token.meta["kind"] == "fact":
+            fact = self.facts[names[0]]
+            return str(self.markers([r.name for r in fact.sources], fact=fact.id))
+        return str(self.markers(names))
+
+    def fact(self, fact: Fact) -> Markup:
+        """Markers for a fact's sources."""
+        return self.markers([r.name for r in fact.sources])
+
+    def all_entries(self) -> list[SourceEntry]:
+        """The source list: cited sources by first citation, then any never cited, as written."""
+        for key in self.sources:
+            self._entry(key)
+        return sorted(self.entries.values(), key=lambda e: e.number)
+
+
+def story_page(story: Story, publishers: dict[str, Publisher]) -> StoryPage:
+    """Compute an explainer page, citing in the order the page shows things."""
+    f = story.facts
+    citer = Citer(story, publishers)
+    facts_by_id = {fact.id: fact for fact in f.facts}
+    takeaways = [Cited(facts_by_id[r.name], citer.fact(facts_by_id[r.name])) for r in f.takeaways]
+    env = {"cite": citer.token}
+    parts = [Part(s, Markup(render_section(s, env))) for s in story.narrative.sections]
+    quotes = [Cited(q, citer.markers([q.source.name])) for q in f.quotes]
+    unknowns = [Cited(q, citer.markers([r.name for r in q.sources])) for q in f.unknowns]
+    dated = [(fact.date, fact) for fact in f.facts if fact.date is not None]
+    timeline = sorted(dated, key=lambda pair: pair[0].sort_value())  # stable: ties keep the author's order
+    facts = [Cited(fact, citer.fact(fact)) for fact in f.facts]
+    attribution: list[str] = []
+    for source in f.sources.values():
+        name = publishers[source.publisher.name].name
+        if source.relation == "reporting" and name not in attribution:
+            attribution.append(name)
+    corrections = sorted(f.corrections, key=lambda c: c.date.sort_value() if c.date else 0, reverse=True)  # type: ignore[arg-type, return-value]
+    return StoryPage(
+        story, attribution, takeaways, parts, quotes, unknowns, timeline, facts, citer.all_entries(), corrections, modified(story)
+    )
+
+
+def resolve_source(key: str, source: Source, publishers: dict[str, Publisher]) -> dict[str, object]:
+    """A source with its publisher resolved, for facts.json."""
+    publisher = publishers[source.publisher.name]
+    return {
+        "key": key,
+        "publisher": {"id": publisher.id, "name": publisher.name, "url": publisher.url, "kind": publisher.kind},
+        "title": source.title,
+        "url": source.url,
+        "missing_url_reason": source.missing_url_reason,
+        "author": source.author,
+        "published": source.published.text if source.published else None,
+        "relation": source.relation,
+        "via": source.via.name if source.via else None,
+    }

@@ -1,0 +1,203 @@
+"""Render the checked content through the Jinja templates into ``{output path: bytes}``.
+
+Pure: reads templates and static files, writes nothing. Template problems become diagnostics that
+name the template and its line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .diagnostics import Pos, Report
+from .files import display, is_ignored
+from .jsonout import article_ld, facts_json, page_ld
+from .loader import Content, Story
+from .model import Publisher, SiteConfig, Stamp
+from .pages import STATUS_LABELS, join_names, modified, story_page
+
+HASHED = (".css", ".js")
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What changes how the site is rendered."""
+
+    drafts: bool = False
+    base_url: str | None = None
+
+
+def make_env(templates_dir: str) -> jinja2.Environment:
+    """The Jinja environment: autoescaped everywhere, and a misspelled name fails instead of printing nothing."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["human"] = lambda stamp: stamp.human()
+    env.globals["status_labels"] = STATUS_LABELS
+    env.globals["join_names"] = join_names
+    return env
+
+
+def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, bytes]]:
+    """The theme's static files: name → (output path, bytes); CSS and JS names carry a content hash."""
+    root = os.path.join(templates_dir, "static")
+    found: dict[str, tuple[str, bytes]] = {}
+    if not os.path.isdir(root):
+        return found
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not is_ignored(d))
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if is_ignored(name) or os.path.islink(path):
+                continue
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                report.error(Pos(display(templates_dir, "static", rel)), f"cannot read: {exc.strerror or exc}")
+                continue
+            stem, ext = os.path.splitext(rel)
+            out = f"{stem}.{hashlib.sha256(data).hexdigest()[:10]}{ext}" if ext in HASHED else rel
+            found[rel] = ("static/" + out, data)
+    return found
+
+
+class Renderer:
+    """Renders every page of one site."""
+
+    def __init__(self, content: Content, templates_dir: str, options: RenderOptions, report: Report) -> None:
+        assert content.site is not None
+        self.site: SiteConfig = content.site
+        self.publishers = content.publishers
+        self.templates_dir = templates_dir
+        self.report = report
+        self.base = (options.base_url or self.site.base_url).rstrip("/") + "/"
+        self.stories = sorted(
+            (s for s in content.stories if options.drafts or not s.facts.draft),
+            key=lambda s: (-_timestamp(s.facts.published), s.slug),
+        )
+        self.env = make_env(templates_dir)
+        self.static = static_files(templates_dir, report)
+        self.out: dict[str, bytes] = {}
+
+    def canonical(self, folder: str) -> str:
+        """The absolute URL of a page folder ('' for the home page)."""
+        return self.base + folder
+
+    def page(self, template: str, folder: str, **context: Any) -> None:
+        """Render one HTML page into ``folder/index.html`` (or a named file when folder ends in .html)."""
+        path = folder if folder.endswith(".html") else folder + "index.html"
+        # Relative links keep the site working under any base path; a page served from any
+        # address (404.html) passes an absolute root instead.
+        root = context.pop("root", None) or "../" * path.count("/") or "./"
+        url_folder = "" if folder.endswith(".html") else folder
+        self.render(template, path, root=root, canonical=self.canonical(url_folder), **context)
+
+    def render(self, template: str, path: str, **context: Any) -> None:
+        """Render a template to an output path, turning any template failure into a located error."""
+        root = context.get("root", "./")
+        context.setdefault("asset", lambda name: Markup(root + self.static[name][0]) if name in self.static else self._missing_asset(name))
+        try:
+            text = self.env.get_template(template).render(site=self.site, publishers=self.publishers, **context)
+        except jinja2.TemplateSyntaxError as exc:
+            name = exc.filename or exc.name or template
+            self.report.error(Pos(self._shown(name), exc.lineno or 0), f"template error: {exc.message}")
+            return
+        except jinja2.TemplateNotFound as exc:
+            self.report.error(Pos(display(self.templates_dir, str(exc.name or template))), "template not found")
+            return
+        except Exception as exc:  # a template's runtime failure (undefined name, bad filter argument, ...)
+            self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
+            return
+        self.out[path] = text.encode("utf-8")
+
+    def _missing_asset(self, name: str) -> Markup:
+        raise jinja2.TemplateRuntimeError(f"no static file '{name}' under {display(self.templates_dir, 'static')}")
+
+    def _shown(self, filename: str) -> str:
+        path = os.path.relpath(filename, self.templates_dir) if os.path.isabs(filename) else filename
+        return display(self.templates_dir, path)
+
+    def _where(self, exc: BaseException, template: str) -> Pos:
+        """The innermost template line in a traceback (Jinja maps frames back to template lines)."""
+        root = os.path.abspath(self.templates_dir)
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if os.path.abspath(frame.filename).startswith(root + os.sep):
+                return Pos(self._shown(frame.filename), frame.lineno or 0)
+        return Pos(display(self.templates_dir, template))
+
+    def render_all(self) -> dict[str, bytes]:
+        """Every output of the site."""
+        site = self.site
+        for rel, (out, data) in self.static.items():
+            self.out[out] = data
+        listed = [(s, modified(s)) for s in self.stories]
+        self.page("index.html", "", stories=listed, ld=page_ld("WebSite", site.title, site.description, self.canonical(""), site))
+        topics: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
+        cited_by: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
+        for story, stamp in listed:
+            self._story(story)
+            for topic in dict.fromkeys(t.name for t in story.facts.topics):
+                topics[topic].append((story, stamp))
+            for pid in dict.fromkeys(s.publisher.name for s in story.facts.sources.values()):
+                cited_by[pid].append((story, stamp))
+        for topic in sorted(topics):
+            folder = f"topics/{topic}/"
+            self.page("topic.html", folder, topic=topic, stories=topics[topic],
+                      ld=page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site))
+        self.page("topics.html", "topics/", topics=sorted(topics.items()),
+                  ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
+        cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
+        self.page("publishers.html", "sources/", cited=[(p, len(cited_by[p.id])) for p in cited],
+                  ld=page_ld("CollectionPage", "Sources", "Every publisher the site cites", self.canonical("sources/"), site))
+        for p in cited:
+            folder = f"sources/{p.id}/"
+            self.page("publisher.html", folder, publisher=p, stories=cited_by[p.id],
+                      ld=page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
+        self.page("404.html", "404.html", root=_path_of(self.base), root_path=_path_of(self.base),
+                  ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
+        updated = max((stamp.rfc3339() for _, stamp in listed), default=EPOCH)
+        self.render("feed.xml", "feed.xml", base=self.base, stories=listed, updated=updated)
+        pages = [("", max((stamp.text for _, stamp in listed), default=None))]
+        pages += [(f"{s.slug}/", stamp.text) for s, stamp in listed]
+        pages += [(f"topics/{t}/", None) for t in sorted(topics)] + [("topics/", None), ("sources/", None)]
+        pages += [(f"sources/{p.id}/", None) for p in cited]
+        self.render("sitemap.xml", "sitemap.xml", base=self.base, pages=pages)
+        self.out["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
+        return self.out
+
+    def _story(self, story: Story) -> None:
+        page = story_page(story, self.publishers)
+        folder = f"{story.slug}/"
+        canonical = self.canonical(folder)
+        self.page("story.html", folder, page=page, facts=story.facts, ld=article_ld(page, self.site, canonical))
+        self.out[f"{story.slug}/facts.json"] = facts_json(page, self.publishers, canonical)
+
+
+def _timestamp(stamp: Stamp | None) -> float:
+    return stamp.sort_value().timestamp() if stamp else 0.0
+
+
+def _path_of(base: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(base).path or "/"
+
+
+def render_site(content: Content, templates_dir: str, options: RenderOptions, report: Report) -> dict[str, bytes]:
+    """Render a checked site; template problems are added to the report."""
+    return Renderer(content, templates_dir, options, report).render_all()

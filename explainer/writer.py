@@ -1,0 +1,97 @@
+"""The only code that touches the output folder: write the whole site elsewhere, then swap it in.
+
+Readers and the preview server see the old site or the new one, never a mix: on Linux the two
+folders are exchanged in one ``renameat2(RENAME_EXCHANGE)`` call; elsewhere two renames leave a
+moment with no folder, never a half-written one. Leftovers of a killed build are cleaned next time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import tempfile
+
+MARKER = ".explainer-output"
+_STAGING = ".{}.new-"
+_OLD = ".{}.old-"
+
+
+class OutputError(Exception):
+    """The output folder cannot be written or replaced safely."""
+
+
+def safe_relative(path: str) -> bool:
+    """True for a relative output path that stays inside the output folder."""
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and "\\" not in path and all(p not in ("", ".", "..") for p in parts)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    return False
+
+
+def clean_leftovers(out_dir: str) -> None:
+    """Remove staging and old folders that a killed build left beside the output folder."""
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(_STAGING.format(name)) or entry.startswith(_OLD.format(name)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def check_replaceable(out_dir: str) -> None:
+    """Refuse to replace a folder that is not ours: an empty folder or an earlier output only."""
+    if not os.path.lexists(out_dir):
+        return
+    if os.path.islink(out_dir) or not os.path.isdir(out_dir):
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, MARKER)):
+        raise OutputError(f"{out_dir} is not empty and was not written by this generator; refusing to replace it")
+
+
+def write_site(out_dir: str, files: dict[str, bytes]) -> None:
+    """Put a complete site in place of ``out_dir`` at once."""
+    out_dir = os.path.abspath(out_dir)
+    parent, name = os.path.split(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    check_replaceable(out_dir)
+    clean_leftovers(out_dir)
+    staging = tempfile.mkdtemp(prefix=_STAGING.format(name), dir=parent)
+    try:
+        for rel in sorted(files):
+            if not safe_relative(rel):
+                raise OutputError(f"refusing to write outside the output folder: {rel!r}")
+            target = os.path.join(staging, *rel.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(files[rel])
+        with open(os.path.join(staging, MARKER), "wb") as f:
+            f.write(b"This folder is generated; it is replaced whole by every build.\n")
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
+        if not os.path.exists(out_dir):
+            os.rename(staging, out_dir)
+            return
+        if _exchange(staging, out_dir):
+            shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
+            return
+        old = tempfile.mkdtemp(prefix=_OLD.format(name), dir=parent)
+        os.rmdir(old)
+        os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

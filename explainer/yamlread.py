@@ -1,0 +1,231 @@
+"""Strict YAML: one document, no tags, anchors or aliases, every scalar kept as the author wrote it.
+
+PyYAML's parser emits events with positions; we build our own small node tree from them instead of
+using its constructor, so nothing is ever converted (``no`` stays the text "no") and hostile input
+(alias bombs, very deep nesting) stops at the first offending event with little memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from .diagnostics import Pos, Report
+
+MAX_DEPTH = 20
+
+# Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
+# and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TAB_INDENT = re.compile(r"^ *\t", re.MULTILINE)
+
+
+@dataclass
+class YScalar:
+    """A scalar exactly as written; ``plain`` when it had no quotes (so YAML 1.1 would convert it)."""
+
+    pos: Pos
+    value: str
+    plain: bool
+    end_line: int  # 0-based line and column of the scalar's end, for the ` #` check
+    end_col: int
+
+
+@dataclass
+class YMap:
+    """A mapping whose keys are scalars, in the order written."""
+
+    pos: Pos
+    items: list[tuple[YScalar, YNode]] = field(default_factory=list)
+
+    def get(self, key: str) -> YNode | None:
+        """The value of a key, or None."""
+        for k, v in self.items:
+            if k.value == key:
+                return v
+        return None
+
+
+@dataclass
+class YSeq:
+    """A sequence."""
+
+    pos: Pos
+    items: list[YNode] = field(default_factory=list)
+
+
+YNode = YScalar | YMap | YSeq
+
+
+@dataclass
+class YDoc:
+    """A parsed file: its root node (None when empty or broken) and its lines for later checks."""
+
+    path: str
+    root: YNode | None
+    lines: list[str]
+
+
+def describe(node: YNode) -> str:
+    """A short name of a node's kind for messages."""
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    return "text" if not node.plain else f"'{node.value}'"
+
+
+def position_of(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a code-point index; lines end at LF, CRLF or CR."""
+    line = 1
+    start = 0
+    for m in _LINE_BREAK.finditer(text, 0, index):
+        line += 1
+        start = m.end()
+    return line, index - start + 1
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a text, split at LF, CRLF or CR."""
+    return _LINE_BREAK.split(text)
+
+
+def _prescan(path: str, text: str, report: Report) -> bool:
+    """Report control characters and tab indentation; True when the text is fit to parse."""
+    ok = True
+    for m in _CONTROL.finditer(text):
+        line, col = position_of(text, m.start())
+        report.error(Pos(path, line, col), f"control character U+{ord(m.group()):04X} is not allowed")
+        ok = False
+    for m in _TAB_INDENT.finditer(text):
+        line, col = position_of(text, m.end() - 1)
+        report.error(Pos(path, line, col), "tabs are not allowed for indentation; use spaces")
+        ok = False
+    return ok
+
+
+def parse(path: str, text: str, report: Report) -> YDoc:
+    """Parse one YAML document strictly, reporting every problem; the root is None on failure."""
+    lines = split_lines(text)
+    if not _prescan(path, text, report):
+        return YDoc(path, None, lines)
+    builder = _Builder(path, report)
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if not builder.feed(event):
+                return YDoc(path, None, lines)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        report.error(Pos(path, line, col), f"YAML does not parse: {problem}")
+        return YDoc(path, None, lines)
+    except yaml.YAMLError as exc:  # reader errors carry no mark of the MarkedYAMLError kind
+        report.error(Pos(path, 1, 1), f"YAML does not parse: {exc}")
+        return YDoc(path, None, lines)
+    if builder.root is None and not builder.failed:
+        report.error(Pos(path, 1, 1), "the file is empty; expected a mapping")
+    return YDoc(path, None if builder.failed else builder.root, lines)
+
+
+class _Builder:
+    """Turns parser events into YNodes, refusing what the content format forbids."""
+
+    def __init__(self, path: str, report: Report) -> None:
+        self.path = path
+        self.report = report
+        self.stack: list[YMap | YSeq] = []
+        self.pending_key: list[YScalar | None] = []
+        self.seen_keys: list[dict[str, int]] = []
+        self.root: YNode | None = None
+        self.documents = 0
+        self.failed = False
+
+    def _pos(self, mark: yaml.Mark) -> Pos:
+        return Pos(self.path, mark.line + 1, mark.column + 1)
+
+    def _fail(self, mark: yaml.Mark, message: str) -> None:
+        self.report.error(self._pos(mark), message)
+        self.failed = True
+
+    def feed(self, event: yaml.Event) -> bool:
+        """Take one event; False when parsing must stop now."""
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                self._fail(event.start_mark, "only one YAML document is allowed per file (remove the '---')")
+                return False
+            return True
+        if isinstance(event, yaml.AliasEvent):
+            # Stop at once: expanding aliases is how a few bytes become gigabytes.
+            self._fail(event.start_mark, f"aliases (*{event.anchor}) are not allowed; write the value out")
+            return False
+        if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            # Tags, anchors and bad characters are reported but not fatal: the rest of the file
+            # is still checked, so the author sees every problem in one run.
+            if event.tag is not None:
+                self.report.error(self._pos(event.start_mark), f"YAML tags ({_short_tag(event.tag)}) are not allowed")
+            if event.anchor is not None:
+                self.report.error(self._pos(event.start_mark), f"anchors (&{event.anchor}) are not allowed")
+        if isinstance(event, yaml.ScalarEvent):
+            self._scalar(event)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(self.stack) >= MAX_DEPTH:
+                self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
+                return False
+            node: YMap | YSeq = YMap(self._pos(event.start_mark)) if isinstance(event, yaml.MappingStartEvent) else YSeq(self._pos(event.start_mark))
+            self._attach(node, event.start_mark)
+            self.stack.append(node)
+            self.pending_key.append(None)
+            self.seen_keys.append({})
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.stack.pop()
+            self.pending_key.pop()
+            self.seen_keys.pop()
+        return True
+
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        value = event.value
+        bad = _CONTROL.search(value)
+        if bad:
+            self.report.error(self._pos(event.start_mark), f"control character U+{ord(bad.group()):04X} is not allowed")
+        node = YScalar(
+            self._pos(event.start_mark),
+            value,
+            event.style is None,
+            event.end_mark.line,
+            event.end_mark.column,
+        )
+        self._attach(node, event.start_mark)
+
+    def _attach(self, node: YNode, mark: yaml.Mark) -> None:
+        if not self.stack:
+            self.root = node
+            return
+        parent = self.stack[-1]
+        if isinstance(parent, YSeq):
+            parent.items.append(node)
+            return
+        key = self.pending_key[-1]
+        if key is None:
+            if not isinstance(node, YScalar):
+                self.report.error(self._pos(mark), "a key must be a plain name, not " + describe(node))
+                node = YScalar(node.pos, "", False, 0, 0)
+            self.pending_key[-1] = node
+            return
+        self.pending_key[-1] = None
+        first = self.seen_keys[-1].get(key.value)
+        if first is not None:
+            self.report.error(key.pos, f"duplicate key '{key.value}' (first on line {first})")
+            return
+        self.seen_keys[-1][key.value] = key.pos.line
+        parent.items.append((key, node))
+
+
+def _short_tag(tag: str) -> str:
+    """Write a resolved tag back the way authors write it (``!!python/object``)."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix):] if tag.startswith(prefix) else tag
