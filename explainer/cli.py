@@ -130,7 +130,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["build", *argv]
     args = _parser().parse_args(argv)
     commands = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "new": cmd_new}

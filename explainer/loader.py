@@ -12,7 +12,7 @@ from .diagnostics import Pos, Report
 from .files import NARRATIVE_LIMIT, YAML_LIMIT, check_tree, display, list_dir, read_text
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
-from .schema import NAME_MAX, Converter, is_name
+from .schema import NAME_RULE, Converter, is_name
 from .yamlread import YDoc, YMap
 from .yamlread import parse as parse_yaml
 
@@ -93,7 +93,7 @@ def _load_publishers(path: str, shown: str, report: Report) -> dict[str, Publish
     publishers: dict[str, Publisher] = {}
     for key, node in root.items if isinstance(root, YMap) else []:
         if not is_name(key.value):
-            report.error(key.pos, f"'{key.value}' is not a valid publisher id: use lower-case letters, digits and single hyphens, at most {NAME_MAX} characters")
+            report.error(key.pos, f"'{key.value}' is not a valid publisher id: {NAME_RULE}")
         publisher = conv.object(Publisher, node, f"publisher '{key.value}'", id=key.value)
         if publisher is not None:
             publishers[key.value] = publisher
@@ -109,7 +109,7 @@ def _load_stories(path: str, shown: str, report: Report) -> list[Story]:
             continue
         twins[unicodedata.normalize("NFKC", e.name).casefold()].append(e.name)
         if not is_name(e.name):
-            report.error(Pos(e.shown), f"'{e.name}' is not a valid story folder name: use lower-case letters, digits and single hyphens, at most {NAME_MAX} characters")
+            report.error(Pos(e.shown), f"'{e.name}' is not a valid story folder name: {NAME_RULE}")
             check_tree(e.path, e.shown, report)
             continue
         if e.name in RESERVED_SLUGS:

@@ -46,7 +46,7 @@ class Stamp:
     def sort_value(self) -> dt.datetime:
         """An aware datetime for sorting (a date alone is midnight UTC)."""
         if self.instant is None:
-            return dt.datetime.combine(self.date, dt.time(), dt.timezone.utc)
+            return dt.datetime.combine(self.date, dt.time(), dt.UTC)
         return self.instant
 
     def human(self) -> str:
@@ -94,7 +94,9 @@ class SiteConfig(Located):
     """content/site.yaml."""
 
     title: str = field(default="", metadata=spec("text", required=True, doc="the site's name"))
-    description: str = field(default="", metadata=spec("text", required=True, doc="one sentence; the home page's meta description and the feed's subtitle"))
+    description: str = field(
+        default="", metadata=spec("text", required=True, doc="one sentence; the home page's meta description and the feed's subtitle")
+    )
     base_url: str = field(default="", metadata=spec("url", required=True, doc="where the site is published"))
     language: str = field(default="en", metadata=spec("language", doc="BCP 47 tag; the lang of every page"))
     publisher: Person = field(default_factory=Person, metadata=spec("object", required=True, of=Person, doc="who publishes the site"))
@@ -175,7 +177,9 @@ class StoryFacts(Located):
     draft: bool = field(default=False, metadata=spec("bool", doc="left out unless --drafts"))
     topics: tuple[Ref, ...] = field(default=(), metadata=spec("slugs", doc="each gets a topic page"))
     byline: str | None = field(default=None, metadata=spec("text", doc="who wrote the explainer"))
-    sources: dict[str, Source] = field(default_factory=dict, metadata=spec("mapping", required=True, of=Source, min=1, doc="what the story relies on"))
+    sources: dict[str, Source] = field(
+        default_factory=dict, metadata=spec("mapping", required=True, of=Source, min=1, doc="what the story relies on")
+    )
     facts: tuple[Fact, ...] = field(default=(), metadata=spec("list", required=True, of=Fact, min=1, doc="atomic claims"))
     takeaways: tuple[Ref, ...] = field(default=(), metadata=spec("refs", required=True, min=1, max=5, doc="fact ids for Key takeaways"))
     quotes: tuple[Quote, ...] = field(default=(), metadata=spec("list", of=Quote, doc="attributed statements"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from markupsafe import Markup
 from markdown_it.token import Token
+from markupsafe import Markup
 
 from .citations import split_names
 from .loader import Story
@@ -173,7 +173,8 @@ def story_page(story: Story, publishers: dict[str, Publisher]) -> StoryPage:
         name = publishers[source.publisher.name].name
         if source.relation == "reporting" and name not in attribution:
             attribution.append(name)
-    corrections = sorted(f.corrections, key=lambda c: c.date.sort_value() if c.date else 0, reverse=True)  # type: ignore[arg-type, return-value]
+    dated_corrections = [(c.date, c) for c in f.corrections if c.date is not None]
+    corrections = [c for _, c in sorted(dated_corrections, key=lambda pair: pair[0].sort_value(), reverse=True)]
     return StoryPage(
         story, attribution, takeaways, parts, quotes, unknowns, timeline, facts, citer.all_entries(), corrections, modified(story)
     )

@@ -20,7 +20,7 @@ from .diagnostics import Pos, Report
 from .files import display, is_ignored
 from .jsonout import article_ld, facts_json, page_ld
 from .loader import Content, Story
-from .model import Publisher, SiteConfig, Stamp
+from .model import SiteConfig, Stamp
 from .pages import STATUS_LABELS, join_names, modified, story_page
 
 HASHED = (".css", ".js")
@@ -143,7 +143,7 @@ class Renderer:
     def render_all(self) -> dict[str, bytes]:
         """Every output of the site."""
         site = self.site
-        for rel, (out, data) in self.static.items():
+        for out, data in self.static.values():
             self.out[out] = data
         listed = [(s, modified(s)) for s in self.stories]
         self.page("index.html", "", stories=listed, ld=page_ld("WebSite", site.title, site.description, self.canonical(""), site))

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from .yamlread import YDoc, YMap, YNode, YScalar, YSeq, describe
 T = TypeVar("T")
 
 NAME_MAX = 64
+NAME_RULE = f"use lower-case letters, digits and single hyphens, at most {NAME_MAX} characters"
 _SLUG = re.compile(SLUG_PATTERN)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$")
@@ -55,7 +57,7 @@ def yaml11_kind(node: YScalar) -> str | None:
     """What YAML 1.1 would turn a plain scalar into, or None when it stays text."""
     if not node.plain:
         return None
-    tag = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
     return _YAML11_KINDS.get(tag)
 
 
@@ -126,9 +128,11 @@ class Converter:
         for name, f in fields.items():
             if f.metadata["required"] and name not in where:
                 self.error(mapping.pos, f"{what} is missing the required key '{name}'")
-        return cls(pos=mapping.pos, where=where, **values)
+        make: Any = cls  # every model class takes pos and where (see model.Located)
+        result: T = make(pos=mapping.pos, where=where, **values)
+        return result
 
-    def value(self, meta: dict[str, Any], node: YNode, name: str) -> Any:
+    def value(self, meta: Mapping[str, Any], node: YNode, name: str) -> Any:
         """Convert one field's value per its kind; _INVALID after reporting a problem."""
         kind = meta["kind"]
         if kind == "object":
@@ -155,7 +159,7 @@ class Converter:
             return None
         return node
 
-    def read_scalar(self, kind: str, meta: dict[str, Any], node: YScalar, name: str) -> Any:
+    def read_scalar(self, kind: str, meta: Mapping[str, Any], node: YScalar, name: str) -> Any:
         """Read a scalar as text, URL, date, boolean, enum, name or reference."""
         value = node.value
         if kind == "bool":
@@ -166,7 +170,7 @@ class Converter:
         if kind == "date":
             stamp = parse_stamp(value)
             if stamp is None:
-                self.error(node.pos, f"'{value}' is not a valid date: write YYYY-MM-DD or an ISO 8601 date-time with an offset, such as 2025-11-27T14:30:00Z")
+                self.error(node.pos, f"'{value}' is not a valid date: write YYYY-MM-DD or a date-time with an offset, such as 2025-11-27T14:30:00Z")
                 return _INVALID
             return stamp
         kind_yaml = yaml11_kind(node)
@@ -194,12 +198,12 @@ class Converter:
             return value
         if kind in ("slug", "ref"):
             if not is_name(value):
-                self.error(node.pos, f"'{value}' is not a valid name: use lower-case letters, digits and single hyphens, at most {NAME_MAX} characters")
+                self.error(node.pos, f"'{value}' is not a valid name: {NAME_RULE}")
                 return _INVALID
             return value if kind == "slug" else Ref(value, node.pos)
         raise AssertionError(f"unknown field kind {kind}")
 
-    def text(self, meta: dict[str, Any], node: YScalar, name: str) -> Any:
+    def text(self, meta: Mapping[str, Any], node: YScalar, name: str) -> Any:
         """Check a text value: not empty, within its length, and not cut short by a ` #` comment."""
         value = node.value
         if meta["required"] and not value.strip():
@@ -212,10 +216,12 @@ class Converter:
         if node.plain and node.end_line < len(self.doc.lines):
             rest = self.doc.lines[node.end_line][node.end_col:]
             if _COMMENT_AFTER.match(rest):
-                self.report.warning(node.pos, f"the text of '{name}' ends before ' #': YAML drops the rest as a comment; put the whole text in quotes")
+                self.report.warning(
+                    node.pos, f"the text of '{name}' ends before ' #': YAML drops the rest as a comment; put the whole text in quotes"
+                )
         return value
 
-    def refs(self, meta: dict[str, Any], node: YNode, name: str) -> Any:
+    def refs(self, meta: Mapping[str, Any], node: YNode, name: str) -> Any:
         """A list of names (references or topics)."""
         if not isinstance(node, YSeq):
             self.error(node.pos, f"'{name}' must be a list, not {describe(node)}")
@@ -229,7 +235,7 @@ class Converter:
         self.count(meta, node, name, len(node.items))
         return tuple(refs)
 
-    def count(self, meta: dict[str, Any], node: YNode, name: str, n: int) -> bool:
+    def count(self, meta: Mapping[str, Any], node: YNode, name: str, n: int) -> bool:
         """Check a list's length against its field's min and max."""
         low, high = meta.get("min"), meta.get("max")
         if low is not None and n < low:
@@ -240,7 +246,7 @@ class Converter:
             return False
         return True
 
-    def objects(self, meta: dict[str, Any], node: YNode, name: str) -> Any:
+    def objects(self, meta: Mapping[str, Any], node: YNode, name: str) -> Any:
         """A list of objects of one kind."""
         if not isinstance(node, YSeq):
             self.error(node.pos, f"'{name}' must be a list, not {describe(node)}")
@@ -249,7 +255,7 @@ class Converter:
         self.count(meta, node, name, len(items))
         return tuple(i for i in items if i is not None)
 
-    def keyed(self, meta: dict[str, Any], node: YNode, name: str) -> Any:
+    def keyed(self, meta: Mapping[str, Any], node: YNode, name: str) -> Any:
         """A mapping from names to objects of one kind (the name goes in the object's ``key``)."""
         mapping = self.expect_map(node, f"'{name}'")
         if mapping is None:
@@ -258,7 +264,7 @@ class Converter:
         self.count(meta, mapping, name, len(mapping.items))
         for key, value in mapping.items:
             if not is_name(key.value):
-                self.error(key.pos, f"'{key.value}' is not a valid key: use lower-case letters, digits and single hyphens, at most {NAME_MAX} characters")
+                self.error(key.pos, f"'{key.value}' is not a valid key: {NAME_RULE}")
             obj = self.object(meta["of"], value, f"{name[:-1] if name.endswith('s') else name} '{key.value}'", key=key.value)
             if obj is not None:
                 result[key.value] = obj

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -144,10 +145,10 @@ class _Builder:
         self.documents = 0
         self.failed = False
 
-    def _pos(self, mark: yaml.Mark) -> Pos:
+    def _pos(self, mark: Any) -> Pos:
         return Pos(self.path, mark.line + 1, mark.column + 1)
 
-    def _fail(self, mark: yaml.Mark, message: str) -> None:
+    def _fail(self, mark: Any, message: str) -> None:
         self.report.error(self._pos(mark), message)
         self.failed = True
 
@@ -176,7 +177,8 @@ class _Builder:
             if len(self.stack) >= MAX_DEPTH:
                 self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
                 return False
-            node: YMap | YSeq = YMap(self._pos(event.start_mark)) if isinstance(event, yaml.MappingStartEvent) else YSeq(self._pos(event.start_mark))
+            start = self._pos(event.start_mark)
+            node: YMap | YSeq = YMap(start) if isinstance(event, yaml.MappingStartEvent) else YSeq(start)
             self._attach(node, event.start_mark)
             self.stack.append(node)
             self.pending_key.append(None)
@@ -201,7 +203,7 @@ class _Builder:
         )
         self._attach(node, event.start_mark)
 
-    def _attach(self, node: YNode, mark: yaml.Mark) -> None:
+    def _attach(self, node: YNode, mark: Any) -> None:
         if not self.stack:
             self.root = node
             return
