@@ -194,13 +194,8 @@ class _Builder:
         bad = _CONTROL.search(value)
         if bad:
             self.report.error(self._pos(event.start_mark), f"control character U+{ord(bad.group()):04X} is not allowed")
-        node = YScalar(
-            self._pos(event.start_mark),
-            value,
-            event.style is None,
-            event.end_mark.line,
-            event.end_mark.column,
-        )
+        end: Any = event.end_mark
+        node = YScalar(self._pos(event.start_mark), value, event.style is None, end.line, end.column)
         self._attach(node, event.start_mark)
 
     def _attach(self, node: YNode, mark: Any) -> None:
