@@ -1,0 +1,24 @@
+"""Shared fixtures: the repository's folders and a way to build a site from a folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite the golden files from the current output")
+
+
+@pytest.fixture
+def mini_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the minimal valid site in a temporary folder, which is also the working directory."""
+    shutil.copytree(FIXTURES / "mini" / "content", tmp_path / "content")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
