@@ -21,7 +21,7 @@ from .files import display, is_ignored
 from .jsonout import article_ld, facts_json, page_ld
 from .loader import Content, Story
 from .model import SiteConfig, Stamp
-from .pages import STATUS_LABELS, join_names, modified, story_page
+from .pages import STATUS_LABELS, join_names, latest, modified, story_page
 
 HASHED = (".css", ".js")
 EPOCH = "1970-01-01T00:00:00Z"
@@ -170,10 +170,12 @@ class Renderer:
                       ld=page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
         self.page("404.html", "404.html", root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
-        updated = max((stamp.rfc3339() for _, stamp in listed), default=EPOCH)
+        # Compare instants, never strings: offsets make string order wrong.
+        newest = latest([stamp for _, stamp in listed]) if listed else None
+        updated = newest.rfc3339() if newest else EPOCH
         self.render("feed.xml", "feed.xml", base=self.base, stories=listed, updated=updated)
-        pages = [("", max((stamp.text for _, stamp in listed), default=None))]
-        pages += [(f"{s.slug}/", stamp.text) for s, stamp in listed]
+        pages: list[tuple[str, str | None]] = [("", newest.text if newest else None)]
+        pages += [(f"{story.slug}/", stamp.text) for story, stamp in listed]
         pages += [(f"topics/{t}/", None) for t in sorted(topics)] + [("topics/", None), ("sources/", None)]
         pages += [(f"sources/{p.id}/", None) for p in cited]
         self.render("sitemap.xml", "sitemap.xml", base=self.base, pages=pages)
