@@ -94,6 +94,21 @@ def split_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
+def _hide_separators(text: str) -> tuple[str, dict[int, str]]:
+    """Swap U+2028 and U+2029 for unused private-use characters while parsing.
+
+    PyYAML treats them as line breaks, which would fold them out of text values and shift line
+    numbers; the format says lines end at LF, CRLF or CR only and text is kept as written.
+    """
+    restore: dict[int, str] = {}
+    for separator in ("\u2028", "\u2029"):
+        if separator in text:
+            stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+            text = text.replace(separator, stand_in)
+            restore[ord(stand_in)] = separator
+    return text, restore
+
+
 def _prescan(path: str, text: str, report: Report) -> bool:
     """Report control characters and tab indentation; True when the text is fit to parse."""
     ok = True
@@ -113,7 +128,8 @@ def parse(path: str, text: str, report: Report) -> YDoc:
     lines = split_lines(text)
     if not _prescan(path, text, report):
         return YDoc(path, None, lines)
-    builder = _Builder(path, report)
+    text, restore = _hide_separators(text)
+    builder = _Builder(path, report, restore)
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if not builder.feed(event):
@@ -135,8 +151,9 @@ def parse(path: str, text: str, report: Report) -> YDoc:
 class _Builder:
     """Turns parser events into YNodes, refusing what the content format forbids."""
 
-    def __init__(self, path: str, report: Report) -> None:
+    def __init__(self, path: str, report: Report, restore: dict[int, str]) -> None:
         self.path = path
+        self.restore = restore
         self.report = report
         self.stack: list[YMap | YSeq] = []
         self.pending_key: list[YScalar | None] = []
@@ -190,7 +207,7 @@ class _Builder:
         return True
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
-        value = event.value
+        value = event.value.translate(self.restore) if self.restore else event.value
         bad = _CONTROL.search(value)
         if bad:
             self.report.error(self._pos(event.start_mark), f"control character U+{ord(bad.group()):04X} is not allowed")
