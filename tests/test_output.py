@@ -1,0 +1,108 @@
+"""The output folder: written whole or not at all, byte-identical across runs, stale pages removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explainer.cli import main
+from explainer.writer import MARKER, OutputError, safe_relative, write_site
+
+from .conftest import ROOT, TEMPLATES
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def build_cli(*args: str) -> int:
+    return main(["build", "--content", "content", "--templates", str(TEMPLATES), *args])
+
+
+def test_failed_build_leaves_site_unchanged(mini_site: Path) -> None:
+    assert build_cli() == 0
+    before = snapshot(mini_site / "site")
+    mtimes = {p: p.stat().st_mtime_ns for p in (mini_site / "site").rglob("*")}
+    facts = mini_site / "content/stories/alpha/facts.yaml"
+    facts.write_text(facts.read_text().replace("sources: [wire, daily]", "sources: [nowhere]"))
+    assert build_cli() == 1
+    assert snapshot(mini_site / "site") == before
+    assert {p: p.stat().st_mtime_ns for p in (mini_site / "site").rglob("*")} == mtimes
+    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # no staging folder left behind
+
+
+def test_strict_warnings_also_leave_site_unchanged(mini_site: Path) -> None:
+    assert build_cli() == 0
+    before = snapshot(mini_site / "site")
+    narrative = mini_site / "content/stories/alpha/explainer.md"
+    narrative.write_text("An uncited claim.\n\n" + narrative.read_text())
+    assert build_cli("--strict") == 1
+    assert snapshot(mini_site / "site") == before
+    assert build_cli() == 0  # without --strict a warning does not stop the build
+
+
+def test_removed_story_disappears_from_output(mini_site: Path) -> None:
+    beta = mini_site / "content/stories/beta"
+    shutil.copytree(mini_site / "content/stories/alpha", beta)
+    assert build_cli() == 0
+    assert (mini_site / "site/beta/index.html").exists()
+    shutil.rmtree(beta)
+    assert build_cli() == 0
+    assert not (mini_site / "site/beta").exists()
+    assert b"beta" not in (mini_site / "site/sitemap.xml").read_bytes()
+
+
+def test_missing_out_folder_and_parents_are_created(mini_site: Path) -> None:
+    assert build_cli("--out", "deep/er/site") == 0
+    assert (mini_site / "deep/er/site/index.html").exists()
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(mini_site: Path) -> None:
+    (mini_site / "precious").mkdir()
+    (mini_site / "precious/thesis.txt").write_text("years of work")
+    assert build_cli("--out", "precious") == 2
+    assert (mini_site / "precious/thesis.txt").read_text() == "years of work"
+
+
+def test_leftovers_of_a_killed_build_are_cleaned(mini_site: Path) -> None:
+    assert build_cli() == 0
+    (mini_site / ".site.new-abc123").mkdir()
+    (mini_site / ".site.new-abc123/index.html").write_text("half")
+    assert build_cli() == 0
+    assert sorted(os.listdir(mini_site)) == ["content", "site"]
+    assert (mini_site / "site" / MARKER).exists()
+
+
+def test_writer_refuses_paths_outside_the_folder(tmp_path: Path) -> None:
+    for bad in ("../evil.html", "/etc/passwd", "a/../../b", "", "a//b", "a\\b"):
+        assert not safe_relative(bad)
+        with pytest.raises(OutputError):
+            write_site(str(tmp_path / "site"), {bad: b"x"})
+    assert not (tmp_path / "evil.html").exists()
+    assert not (tmp_path / "site").exists()
+
+
+def _build_in_subprocess(workdir: Path, out: Path, seed: str) -> dict[str, bytes]:
+    env = {**os.environ, "PYTHONHASHSEED": seed, "LC_ALL": "C", "TZ": "Pacific/Kiritimati"}
+    subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "build", "--content", "content", "--templates", str(TEMPLATES), "--out", str(out)],
+        cwd=workdir, env=env, check=True, capture_output=True,
+    )
+    return snapshot(out)
+
+
+def test_builds_are_byte_identical_across_paths_seeds_and_locales(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "elsewhere" / "two"
+    for folder in (first, second):
+        shutil.copytree(ROOT / "tests/fixtures/golden/content", folder / "content")
+    # Different file times too: the output must depend on the bytes only.
+    os.utime(second / "content/site.yaml", (0, 0))
+    a = _build_in_subprocess(first, tmp_path / "out-a", "1")
+    b = _build_in_subprocess(second, tmp_path / "out-b", "4242")
+    assert a == b
+    assert len(a) > 10
