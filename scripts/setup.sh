@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up the project in .venv (idempotent). With --test, also the test tools: Python test
+# dependencies, the Nu HTML checker (vnu-jar from npm, run with Java) in .tools/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=no
+[ "${1:-}" = "--test" ] && want_tests=yes
+
+apt_install() {
+  # Only root on a Debian-like machine can install system packages; elsewhere say what is missing.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $* with apt-get"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "error: please install $* (needed for the tests)" >&2
+    exit 1
+  fi
+}
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed (tried $PY; set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+if [ "$want_tests" = yes ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  command -v java >/dev/null || apt_install default-jre-headless
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -f .tools/node_modules/vnu-jar/build/dist/vnu.jar ]; then
+    echo "installing the Nu HTML checker (vnu-jar) into .tools/"
+    npm install --silent --no-audit --no-fund --prefix .tools vnu-jar@26.9.27 >/dev/null
+  fi
+else
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+fi
