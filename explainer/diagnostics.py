@@ -31,10 +31,12 @@ class Diagnostic:
         return (self.pos.path, self.pos.line, self.pos.col, self.severity != "error", self.message)
 
     def text(self) -> str:
-        """Format as `path:line:col: severity: message` (no line and column when there is no place)."""
+        """Format as `path:line:col: severity: message`, leaving out what is not known (templates have no column)."""
         where = self.pos.path
         if self.pos.line:
-            where += f":{self.pos.line}:{self.pos.col}"
+            where += f":{self.pos.line}"
+            if self.pos.col:
+                where += f":{self.pos.col}"
         return f"{where}: {self.severity}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:

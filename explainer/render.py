@@ -129,7 +129,8 @@ class Renderer:
         raise jinja2.TemplateRuntimeError(f"no static file '{name}' under {display(self.templates_dir, 'static')}")
 
     def _shown(self, filename: str) -> str:
-        path = os.path.relpath(filename, self.templates_dir) if os.path.isabs(filename) else filename
+        """A template's path as the author named the templates folder (Jinja may give it either way)."""
+        path = os.path.relpath(os.path.abspath(filename), os.path.abspath(self.templates_dir))
         return display(self.templates_dir, path)
 
     def _where(self, exc: BaseException, template: str) -> Pos:
