@@ -47,7 +47,8 @@ def check_story(story: Story, publishers: dict[str, Publisher], report: Report) 
             used.add(source.via.name)
             if source.via.name not in sources:
                 report.error(source.via.pos, f"source '{key}' is read via unknown source '{source.via.name}' ({_known(sources)})")
-        if source.url is None and source.missing_url_reason is None:
+        # A url that was written but is invalid has its own error; do not also say it is missing.
+        if "url" not in source.where and source.missing_url_reason is None:
             report.warning(source.pos, f"source '{key}' has no url; add one, or say why in missing_url_reason")
     _check_via_cycles(story, report)
     for fact in f.facts:
