@@ -1,68 +1,297 @@
 """The author's preview: build, serve the output folder on loopback, rebuild and reload on every save.
 
-livereload (and tornado) are imported here only, so builds and tests of the build never load them.
-A rebuild never raises into the server: a failed build keeps the last good site in place.
+livereload provides the browser side (its script, injected into served pages only, and its
+websocket protocol); around it we fix what it does not do for us:
+- saves are noticed by file-system events (watchdog), not an 800 ms poll;
+- builds run on their own thread, never on the server's, and the last save always wins: saves
+  during a build start another build, and a reload is sent only after the build that includes
+  them is in place (calling ``reload_waiters`` directly, so no reload is dropped);
+- no exception, not even ``SystemExit``, escapes a rebuild: a failed build keeps the last good
+  site on disk and every page shows the errors instead until a save fixes them;
+- only files inside the output folder are served, never a dotfile.
+livereload, tornado and watchdog are imported here only, so building never pays for them.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .builder import build
-from .diagnostics import format_text
+from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
 from .render import RenderOptions
 from .writer import write_site
 
+# Editors save in bursts (write a temp file, rename, touch); wait this long for quiet first.
+SETTLE_SECONDS = 0.02
+
+
+class Preview:
+    """The state the server shows: the diagnostics of the last build, empty when it succeeded."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.errors: list[Diagnostic] = []
+        self.builds = 0
+
+    def set(self, errors: list[Diagnostic]) -> None:
+        """Record the outcome of a build."""
+        with self.lock:
+            self.errors = errors
+            self.builds += 1
+
+    def current_errors(self) -> list[Diagnostic]:
+        """The errors to show in place of pages (empty: serve the site)."""
+        with self.lock:
+            return list(self.errors)
+
+
+def error_page(errors: list[Diagnostic]) -> bytes:
+    """A page listing every diagnostic, escaped; built without the site's templates, which may be the broken part."""
+    rows = "".join(
+        f"<li><code>{html.escape(d.pos.path)}{':' + str(d.pos.line) if d.pos.line else ''}"
+        f"{':' + str(d.pos.col) if d.pos.col else ''}</code> <strong>{html.escape(d.severity)}</strong>: "
+        f"{html.escape(d.message)}</li>\n"
+        for d in errors
+    )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Build failed · preview</title>\n"
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
+        "h1{color:#a31515}li{margin:.4rem 0}code{background:#f3f3f3;padding:0 .2rem}</style>\n"
+        "</head>\n<body>\n<main>\n<h1>The build failed</h1>\n"
+        f"<p>{len(errors)} problem(s). The last good version of the site is kept; this page reloads when a save fixes them.</p>\n"
+        f'<ol class="diagnostics">\n{rows}</ol>\n</main>\n</body>\n</html>\n'
+    )
+    return page.encode("utf-8")
+
 
 class Rebuilder:
-    """Builds the site into the output folder; callable as a livereload watch callback."""
+    """Runs builds on a thread of its own; ``request()`` from any thread asks for one."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, preview: Preview, on_built: Callable[[], None]) -> None:
         self.args = args
-        self.last_ok = False
+        self.preview = preview
+        self.on_built = on_built
+        self.pending = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="rebuilder", daemon=True)
 
-    def __call__(self) -> None:
-        """Rebuild; report problems on the terminal and keep the last good site when the build fails."""
+    def start(self) -> None:
+        """Start the build thread."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the build thread to end."""
+        self.stopping.set()
+        self.pending.set()
+
+    def request(self) -> None:
+        """Ask for a build that includes every save made so far."""
+        self.pending.set()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.pending.wait()
+            if self.stopping.is_set():
+                return
+            time.sleep(SETTLE_SECONDS)
+            self.pending.clear()  # saves from now on set it again and cause one more build
+            self.build_once()
+            if not self.pending.is_set():  # a newer save is coming: reload once, after its build
+                self.on_built()
+
+    def build_once(self) -> bool:
+        """Build and put the site in place; never raises. True when the build succeeded."""
+        started = time.perf_counter()
         try:
             result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts))
-            sys.stderr.write(format_text(result.report.sorted()))
+            diagnostics = result.report.sorted()
             if result.ok():
                 write_site(self.args.out, result.files)
-                print(f"rebuilt {len(result.files)} files", flush=True)
-            else:
-                print("build failed; still serving the last good site", file=sys.stderr, flush=True)
-            self.last_ok = result.ok()
+                self.preview.set([])
+                warnings = len(diagnostics)
+                sys.stderr.write(format_text(diagnostics))
+                print(f"rebuilt in {time.perf_counter() - started:.2f} s" + (f" ({warnings} warning(s))" if warnings else ""), flush=True)
+                return True
+            self.preview.set(diagnostics)
+            sys.stderr.write(format_text(diagnostics))
+            print("build failed; the browser shows the errors, the last good site is kept", file=sys.stderr, flush=True)
         except BaseException as exc:  # a broken save (even SystemExit) must never stop the preview
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            print(f"rebuild failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-            self.last_ok = False
+            message = f"the build crashed: {type(exc).__name__}: {exc}"
+            self.preview.set([Diagnostic(Pos(self.args.content), "error", message)])
+            print(message, file=sys.stderr, flush=True)
+        return False
 
 
-def _ignore(path: str) -> bool:
-    return is_ignored(os.path.basename(path))
+def _is_page(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name == "" or name.endswith(".html") or "." not in name
+
+
+def make_app(root: str, preview: Preview) -> Any:
+    """The tornado application: livereload's websocket and script, and our guarded static files."""
+    from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler, StaticFileHandler
+    from livereload.server import LiveScriptInjector
+    from tornado import web
+
+    class PreviewFileHandler(StaticFileHandler):  # type: ignore[misc]
+        """Serves the output folder; shows the build errors in place of pages while the build is broken."""
+
+        async def get(self, path: str, include_body: bool = True) -> None:
+            errors = preview.current_errors()
+            if errors and _is_page(path):
+                self.set_status(500)
+                self.set_header("Content-Type", "text/html; charset=utf-8")
+                self.set_header("Cache-Control", "no-store")
+                self.finish(error_page(errors))
+                return
+            await super().get(path, include_body)
+
+        def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+            # Dotfiles (the output marker, anything hidden) and NUL bytes are never served; tornado
+            # itself refuses paths and symlinks that lead out of the root.
+            relative = os.path.relpath(absolute_path, root)
+            if "\x00" in absolute_path or any(part.startswith(".") for part in relative.split(os.sep) if part not in (".",)):
+                raise web.HTTPError(404)
+            result: str | None = super().validate_absolute_path(root, absolute_path)
+            return result
+
+        def set_extra_headers(self, path: str) -> None:
+            self.set_header("Cache-Control", "no-store")
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            not_found = os.path.join(root, "404.html")
+            if status_code == 404 and os.path.isfile(not_found):
+                self.set_header("Content-Type", "text/html; charset=utf-8")
+                with open(not_found, "rb") as f:
+                    self.finish(f.read())
+                return
+            super().write_error(status_code, **kwargs)
+
+    script = (
+        b'<script>(function(){var s=document.createElement("script");'
+        b's.src="/livereload.js?port="+(window.location.port||(window.location.protocol=="https:"?443:80));'
+        b"document.head.appendChild(s);})();</script>"
+    )
+
+    class Injector(LiveScriptInjector):  # type: ignore[misc]
+        pass
+
+    Injector.script = script
+    return web.Application(
+        [
+            (r"/livereload", LiveReloadHandler),
+            (r"/livereload.js", LiveReloadJSHandler),
+            (r"/(.*)", PreviewFileHandler, {"path": os.path.abspath(root), "default_filename": "index.html"}),
+        ],
+        transforms=[Injector],
+        debug=False,  # debug would turn on tornado's autoreload, which restarts the process on code changes
+    )
+
+
+class _NoPolling:
+    """Stands in for livereload's polling watcher: saves reach us through watchdog instead."""
+
+    def __init__(self) -> None:
+        self._tasks = {"inputs": None}  # livereload watches the working directory when this is empty
+        self.filepath: str | None = None
+
+    def start(self, callback: Callable[[], None]) -> bool:
+        """Tell livereload not to poll."""
+        return True
+
+    def examine(self) -> tuple[None, None]:
+        """Nothing to examine: changes arrive as events."""
+        return None, None
+
+
+def watch_inputs(folders: list[str], out: str, on_change: Callable[[], None]) -> Any:
+    """Call ``on_change`` for every change under the folders, except editor droppings and the output."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    out_abs = os.path.abspath(out) + os.sep
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            # A folder's "modified" accompanies every change inside it, droppings included; the
+            # change itself arrives as its own event.
+            if event.is_directory and event.event_type == "modified":
+                return
+            paths = [p for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+            for raw in paths:
+                path = os.fsdecode(raw)
+                if os.path.abspath(path).startswith(out_abs):
+                    continue
+                if not is_ignored(os.path.basename(path)):
+                    on_change()
+                    return
+
+    observer = Observer()
+    for folder in folders:
+        observer.schedule(Handler(), folder, recursive=True)
+    observer.start()
+    return observer
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the preview server until Ctrl-C; exit status 2 when the port cannot be used."""
-    from livereload import Server
+    """Run the preview until Ctrl-C; exit status 2 when the address cannot be used."""
+    from livereload.handlers import LiveReloadHandler
+    from tornado import netutil
+    from tornado.httpserver import HTTPServer
+    from tornado.ioloop import IOLoop
 
-    rebuild = Rebuilder(args)
-    rebuild()
-    os.makedirs(args.out, exist_ok=True)
-    server: Any = Server()
-    for folder in (args.content, args.templates):
-        server.watch(folder, rebuild, ignore=_ignore)
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
-    print(f"Serving {args.out}/ on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     try:
-        server.serve(port=args.port, host=args.host, root=args.out, debug=False, restart_delay=0)
+        sockets = netutil.bind_sockets(args.port, address=args.host)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    port = sockets[0].getsockname()[1]
+    preview = Preview()
+    loop = IOLoop.current()
+
+    def reload_browsers() -> None:
+        loop.add_callback(LiveReloadHandler.reload_waiters)
+
+    rebuilder = Rebuilder(args, preview, reload_browsers)
+    rebuilder.build_once()
+    os.makedirs(args.out, exist_ok=True)
+    server = HTTPServer(make_app(args.out, preview))
+    server.add_sockets(sockets)
+    LiveReloadHandler.watcher = _NoPolling()
+    LiveReloadHandler.live_css = False  # a CSS change also re-renders pages (hashed names): reload whole pages
+    LiveReloadHandler.start_tasks()
+    rebuilder.start()
+    observer = watch_inputs([args.content, args.templates], args.out, rebuilder.request)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Serving {args.out}/ at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        loop.start()
+    finally:
+        observer.stop()
+        rebuilder.stop()
+        server.stop()
+        print("stopped", flush=True)
     return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the project in .venv (idempotent). With --test, also the test tools: Python test
-# dependencies, the Nu HTML checker (vnu-jar from npm, run with Java) in .tools/.
+# dependencies, the Nu HTML checker (vnu-jar from npm, run with Java) in .tools/, and Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +33,8 @@ if [ "$want_tests" = yes ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
   command -v java >/dev/null || apt_install default-jre-headless
   command -v npm >/dev/null || apt_install nodejs npm
+  # The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
+  command -v chromium >/dev/null || [ -n "${CHROMIUM:-}" ] || apt_install chromium
   if [ ! -f .tools/node_modules/vnu-jar/build/dist/vnu.jar ]; then
     echo "installing the Nu HTML checker (vnu-jar) into .tools/"
     npm install --silent --no-audit --no-fund --prefix .tools vnu-jar@26.9.27 >/dev/null

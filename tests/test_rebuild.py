@@ -1,0 +1,116 @@
+"""The preview's rebuild logic without sockets: last save wins, crashes are contained, droppings ignored."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from explainer import serve
+from explainer.builder import BuildResult
+from explainer.diagnostics import Report
+from explainer.serve import Preview, Rebuilder, _is_page, error_page, watch_inputs
+
+from .conftest import TEMPLATES
+
+
+def args_for(root: Path) -> argparse.Namespace:
+    return argparse.Namespace(content=str(root / "content"), templates=str(TEMPLATES), out=str(root / "site"), drafts=False)
+
+
+def test_a_broken_build_keeps_the_site_and_records_errors(mini_site: Path) -> None:
+    preview = Preview()
+    rebuilder = Rebuilder(args_for(mini_site), preview, lambda: None)
+    assert rebuilder.build_once()
+    before = (mini_site / "site/alpha/index.html").read_bytes()
+    facts = mini_site / "content/stories/alpha/facts.yaml"
+    facts.write_text(facts.read_text().replace("[wire, daily]", "[nowhere]"))
+    assert not rebuilder.build_once()
+    assert (mini_site / "site/alpha/index.html").read_bytes() == before
+    errors = preview.current_errors()
+    assert any(d.severity == "error" and "nowhere" in d.message for d in errors)
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), RuntimeError("boom"), RecursionError(), MemoryError()])
+def test_no_exception_escapes_a_rebuild(mini_site: Path, monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def explode(*args: object, **kwargs: object) -> BuildResult:
+        raise exc
+
+    monkeypatch.setattr(serve, "build", explode)
+    preview = Preview()
+    assert not Rebuilder(args_for(mini_site), preview, lambda: None).build_once()
+    assert "crashed" in preview.current_errors()[0].message
+
+
+def test_last_save_wins_and_reload_follows_the_final_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saves during a build cause exactly one more build, and the reload comes after it."""
+    events: list[str] = []
+    first_build_started = threading.Event()
+    release = threading.Event()
+
+    def slow_build(*args: object, **kwargs: object) -> BuildResult:
+        events.append("build")
+        if not first_build_started.is_set():
+            first_build_started.set()
+            release.wait(5)
+        return BuildResult({}, Report())
+
+    monkeypatch.setattr(serve, "build", slow_build)
+    monkeypatch.setattr(serve, "write_site", lambda out, files: events.append("write"))
+    reloaded = threading.Event()
+
+    def on_built() -> None:
+        events.append("reload")
+        reloaded.set()
+
+    rebuilder = Rebuilder(args_for(mini_site), Preview(), on_built)
+    rebuilder.start()
+    rebuilder.request()
+    assert first_build_started.wait(5)
+    for _ in range(5):  # a burst of saves while the first build runs
+        rebuilder.request()
+    release.set()
+    assert reloaded.wait(5)
+    time.sleep(0.2)
+    rebuilder.stop()
+    assert events == ["build", "write", "build", "write", "reload"]
+
+
+def test_error_page_escapes_everything() -> None:
+    from explainer.diagnostics import Diagnostic, Pos
+
+    page = error_page([Diagnostic(Pos("content/<x>.yaml", 3, 4), "error", "bad <script>alert(1)</script>")]).decode()
+    assert "<script>alert" not in page
+    assert "content/&lt;x&gt;.yaml:3:4" in page
+    assert page.count("</head>") == 1  # where livereload injects its script
+
+
+def test_pages_are_told_from_other_files() -> None:
+    assert _is_page("") and _is_page("alpha/") and _is_page("alpha/index.html") and _is_page("alpha")
+    assert not _is_page("static/style.abc.css") and not _is_page("alpha/facts.json")
+
+
+def test_watcher_ignores_droppings_and_output(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    out = content / "site"  # refused by the command line; the watcher must still never react to it
+    out.mkdir()
+    changes: list[int] = []
+    observer = watch_inputs([str(content)], str(out), lambda: changes.append(1))
+    try:
+        for name in (".#facts.yaml", "facts.yaml~", "4913", "notes.swp", ".DS_Store", "x.tmp"):
+            (content / name).write_text("x")
+        (out / "index.html").write_text("x")
+        time.sleep(0.5)
+        assert changes == []
+        (content / "facts.yaml").write_text("x")
+        deadline = time.monotonic() + 5
+        while not changes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert changes
+    finally:
+        observer.stop()
+        observer.join()
