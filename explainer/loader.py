@@ -57,7 +57,8 @@ def load_content(content_dir: str, report: Report) -> Content:
         return content
     entries = {e.name: e for e in list_dir(content_dir, shown_root, report)}
     for name in ("site.yaml", "publishers.yaml", "stories"):
-        if name not in entries:
+        # A symbolic link in its place is already reported as such; it is not also "missing".
+        if name not in entries and not os.path.lexists(os.path.join(content_dir, name)):
             report.error(Pos(display(shown_root, name)), f"missing {name}" + ("/ folder" if name == "stories" else ""))
     for name, e in entries.items():
         if name not in ("site.yaml", "publishers.yaml", "stories"):
@@ -134,18 +135,20 @@ def _load_story(slug: str, path: str, shown: str, report: Report) -> Story | Non
                 check_tree(e.path, e.shown, report)
     facts_entry, md_entry = entries.get("facts.yaml"), entries.get("explainer.md")
     for name, entry in (("facts.yaml", facts_entry), ("explainer.md", md_entry)):
-        if entry is None:
+        if entry is None and not os.path.lexists(os.path.join(path, name)):
             report.error(Pos(display(shown, name)), f"missing {name}")
-        elif entry.is_dir:
+        elif entry is not None and entry.is_dir:
             report.error(Pos(entry.shown), f"{name} must be a file")
-    if facts_entry is None or md_entry is None or facts_entry.is_dir or md_entry.is_dir:
-        return None
-    doc = read_yaml(facts_entry.path, facts_entry.shown, report)
+    # Each file is checked even when the other is missing, so one run shows every problem.
     facts = None
-    if doc is not None and doc.root is not None:
-        facts = Converter(doc, report).object(StoryFacts, doc.root, "facts.yaml")
-    text = read_text(md_entry.path, md_entry.shown, NARRATIVE_LIMIT, report)
-    parsed = narrative_mod.parse(text, md_entry.shown, report) if text is not None else None
-    if facts is None or parsed is None:
+    if facts_entry is not None and not facts_entry.is_dir:
+        doc = read_yaml(facts_entry.path, facts_entry.shown, report)
+        if doc is not None and doc.root is not None:
+            facts = Converter(doc, report).object(StoryFacts, doc.root, "facts.yaml")
+    parsed = None
+    if md_entry is not None and not md_entry.is_dir:
+        text = read_text(md_entry.path, md_entry.shown, NARRATIVE_LIMIT, report)
+        parsed = narrative_mod.parse(text, md_entry.shown, report) if text is not None else None
+    if facts is None or parsed is None or facts_entry is None or md_entry is None:
         return None
     return Story(slug, facts_entry.shown, md_entry.shown, facts, parsed)

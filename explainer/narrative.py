@@ -110,33 +110,49 @@ def slugify(text: str) -> str:
 
 
 class _Locator:
-    """Maps offsets in inline tokens back to lines and columns of the source file."""
+    """Maps tokens and offsets inside inline tokens back to lines and columns of the source file.
+
+    Inline content has lost its block prefixes ("> ", list markers, table pipes), so each of its
+    lines is found again in its source line, left to right, so that repeated text (two table cells
+    alike) still gets its own column.
+    """
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.lines = split_lines(text)
+        self.cursor: dict[int, int] = {}  # per source line: where the last located content ended
+        self.starts: dict[int, list[int]] = {}  # per inline token: the column where each of its lines starts
 
-    def block(self, token: Token) -> Pos:
-        """The first non-blank character of a block token's first line."""
-        line = token.map[0] if token.map else 0
-        src = self.lines[line] if line < len(self.lines) else ""
-        return Pos(self.path, line + 1, len(src) - len(src.lstrip()) + 1)
+    def _find(self, index: int, content_line: str) -> int:
+        src = self.lines[index] if index < len(self.lines) else ""
+        start = src.find(content_line, self.cursor.get(index, 0)) if content_line else -1
+        if start < 0:
+            return len(src) - len(src.lstrip())
+        self.cursor[index] = start + len(content_line)
+        return start
+
+    def block(self, token: Token, text: str = "") -> Pos:
+        """Where a block token begins: its text's first line in its first source line."""
+        index = token.map[0] if token.map else 0
+        first = text.split("\n", 1)[0].strip()
+        src = self.lines[index] if index < len(self.lines) else ""
+        start = src.find(first) if first else -1
+        if start < 0:
+            start = len(src) - len(src.lstrip())
+        return Pos(self.path, index + 1, start + 1)
 
     def inline(self, parent: Token, offset: int) -> Pos:
         """The place of an offset inside an inline token's content."""
         content = parent.content
+        first = parent.map[0] if parent.map else 0
+        starts = self.starts.get(id(parent))
+        if starts is None:
+            starts = [self._find(first + i, line) for i, line in enumerate(content.split("\n"))]
+            self.starts[id(parent)] = starts
         before = content[:offset]
         line_in = before.count("\n")
         col_in = offset - (before.rfind("\n") + 1)
-        first = parent.map[0] if parent.map else 0
-        index = first + line_in
-        src = self.lines[index] if index < len(self.lines) else ""
-        content_line = content.split("\n")[line_in]
-        # Inline content drops block prefixes (indentation, "> ", list markers); find it again.
-        start = src.find(content_line) if content_line else -1
-        if start < 0:
-            start = len(src) - len(src.lstrip())
-        return Pos(self.path, index + 1, start + col_in + 1)
+        return Pos(self.path, first + line_in + 1, starts[line_in] + col_in + 1)
 
 
 def parse(text: str, path: str, report: Report) -> Narrative:
@@ -150,7 +166,8 @@ def parse(text: str, path: str, report: Report) -> Narrative:
     for i, token in enumerate(tokens):
         if token.type == "heading_open":
             if token.tag == "h1":
-                report.warning(where.block(token), "a '#' heading in the narrative: the headline is the page's only top heading; use '##'")
+                message = "a '#' heading in the narrative: the headline is the page's only top heading; use '##'"
+                report.warning(where.block(token, token.markup), message)
             if token.tag in ("h1", "h2"):
                 token.tag = "h2"
                 title = tokens[i + 1].content.strip()
@@ -164,13 +181,13 @@ def parse(text: str, path: str, report: Report) -> Narrative:
         elif token.type == "heading_close" and token.tag == "h1":
             token.tag = "h2"
         elif token.type == "html_block":
-            report.warning(where.block(token), "raw HTML is not rendered; it is shown as text")
+            report.warning(where.block(token, token.content), "raw HTML is not rendered; it is shown as text")
         elif token.type == "inline":
             _check_inline(token, where, report, narrative)
         if token.type == "paragraph_open" and not current.is_why:
             inline = tokens[i + 1]
             if not any(c.type == "citation" for c in inline.children or []):
-                report.warning(where.block(inline), "this paragraph cites nothing; add a citation such as [@source] or [#fact-id]")
+                report.warning(where.inline(inline, 0), "this paragraph cites nothing; add a citation such as [@source] or [#fact-id]")
         current.tokens.append(token)
     if not narrative.sections[0].tokens:
         narrative.sections.pop(0)

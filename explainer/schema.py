@@ -155,7 +155,10 @@ class Converter:
             self.error(node.pos, f"'{name}' must be a single value, not {describe(node)}")
             return None
         if node.plain and node.value in ("", "~", "null", "Null", "NULL"):
-            self.error(node.pos, f"'{name}' has no value; give it one or remove the key")
+            if node.value:
+                self.error(node.pos, f"'{name}' has no value: YAML reads {node.value} as empty; put it in quotes if you mean the text")
+            else:
+                self.error(node.pos, f"'{name}' has no value")
             return None
         return node
 

@@ -21,7 +21,6 @@ MAX_DEPTH = 20
 # and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_TAB_INDENT = re.compile(r"^ *\t", re.MULTILINE)
 
 
 @dataclass
@@ -110,17 +109,16 @@ def _hide_separators(text: str) -> tuple[str, dict[int, str]]:
 
 
 def _prescan(path: str, text: str, report: Report) -> bool:
-    """Report control characters and tab indentation; True when the text is fit to parse."""
+    """Report every control character at its place; True when the text is fit to parse."""
     ok = True
     for m in _CONTROL.finditer(text):
         line, col = position_of(text, m.start())
         report.error(Pos(path, line, col), f"control character U+{ord(m.group()):04X} is not allowed")
         ok = False
-    for m in _TAB_INDENT.finditer(text):
-        line, col = position_of(text, m.end() - 1)
-        report.error(Pos(path, line, col), "tabs are not allowed for indentation; use spaces")
-        ok = False
     return ok
+
+
+MAX_TAB_ERRORS = 50
 
 
 def parse(path: str, text: str, report: Report) -> YDoc:
@@ -129,23 +127,60 @@ def parse(path: str, text: str, report: Report) -> YDoc:
     if not _prescan(path, text, report):
         return YDoc(path, None, lines)
     text, restore = _hide_separators(text)
+    tabs = 0
+    while True:
+        attempt = Report()
+        tab, root, failed = _parse_once(path, text, attempt, restore)
+        if tab is None or tabs >= MAX_TAB_ERRORS:
+            if tabs:
+                # The lines with tabs were blanked to read on; what else this parse says may be an
+                # artefact of that, so only the tab errors are reported for this file.
+                return YDoc(path, None, lines)
+            report.extend(attempt)
+            return YDoc(path, None if failed else root, lines)
+        # PyYAML refuses a tab wherever it would be indentation (and only there), at the tab, then
+        # stops. Report it, blank that line (same length, so positions hold) and read on, so that
+        # every line indented with tabs is reported in one run.
+        report.error(Pos(path, tab[0] + 1, tab[1] + 1), "tabs are not allowed for indentation; use spaces")
+        tabs += 1
+        start = _offset(text, tab[0], 0)
+        end = _LINE_BREAK.search(text, start)
+        stop = end.start() if end else len(text)
+        text = text[:start] + " " * (stop - start) + text[stop:]
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    """The index of a 0-based line and column."""
+    index = 0
+    for _ in range(line):
+        m = _LINE_BREAK.search(text, index)
+        if m is None:
+            break
+        index = m.end()
+    return index + col
+
+
+def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -> tuple[tuple[int, int] | None, YNode | None, bool]:
+    """One parse: (where a tab stopped it, or None), the root, and whether it failed."""
     builder = _Builder(path, report, restore)
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if not builder.feed(event):
-                return YDoc(path, None, lines)
+                return None, None, True
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
+        if mark is not None and "'\\t'" in problem:
+            return (mark.line, mark.column), None, True
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         report.error(Pos(path, line, col), f"YAML does not parse: {problem}")
-        return YDoc(path, None, lines)
+        return None, None, True
     except yaml.YAMLError as exc:  # reader errors carry no mark of the MarkedYAMLError kind
         report.error(Pos(path, 1, 1), f"YAML does not parse: {exc}")
-        return YDoc(path, None, lines)
+        return None, None, True
     if builder.root is None and not builder.failed:
-        report.error(Pos(path, 1, 1), "the file is empty; expected a mapping")
-    return YDoc(path, None if builder.failed else builder.root, lines)
+        report.error(Pos(path), "the file is empty; expected a mapping")
+    return None, builder.root, builder.failed
 
 
 class _Builder:

@@ -42,13 +42,20 @@ def preview(site_root: Path) -> Iterator[Preview]:
 
 
 def open_connected(browser: Browser, url: str) -> Page:
-    """Open a page and wait until its livereload connection has said hello."""
+    """Open a page and wait until it is registered for reloads.
+
+    livereload registers a tab when the tab's "info" message arrives (after the hello exchange),
+    so wait for the page to have sent it, then give the server a moment to read it.
+    """
     page = browser.new_page()
-    with page.expect_websocket(lambda ws: "/livereload" in ws.url) as info:
-        page.goto(url)
-    ws = info.value
-    if not ws.is_closed():
-        ws.wait_for_event("framereceived", timeout=10_000)
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload))))
+    page.goto(url)
+    deadline = time.monotonic() + 10
+    while not any('"info"' in frame for frame in sent):
+        assert time.monotonic() < deadline, "the page never connected for reloads"
+        page.wait_for_timeout(20)
+    page.wait_for_timeout(100)
     return page
 
 
