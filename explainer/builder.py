@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .cache import BuildCache
 from .checks import check_content
 from .diagnostics import Report
 from .loader import load_content
@@ -22,14 +23,22 @@ class BuildResult:
         return not self.report.failed(strict)
 
 
-def build(content_dir: str, templates_dir: str, options: RenderOptions | None = None) -> BuildResult:
-    """Check the content, then render it in memory; nothing is rendered while the content has errors."""
+def build(content_dir: str, templates_dir: str, options: RenderOptions | None = None, cache: BuildCache | None = None) -> BuildResult:
+    """Check the content, then render it in memory; nothing is rendered while the content has errors.
+
+    A cache (kept by the preview between saves) reuses what unchanged bytes gave last time; the
+    result is the same as without it.
+    """
     report = Report()
-    content = load_content(content_dir, report)
-    check_content(content, report)
-    if report.failed() or content.site is None:
-        return BuildResult({}, report)
-    files = render_site(content, templates_dir, options or RenderOptions(), report)
-    if report.failed():
-        return BuildResult({}, report)
-    return BuildResult(files, report)
+    try:
+        content = load_content(content_dir, report, cache)
+        check_content(content, report, cache)
+        if report.failed() or content.site is None:
+            return BuildResult({}, report)
+        files = render_site(content, templates_dir, options or RenderOptions(), report, cache)
+        if report.failed():
+            return BuildResult({}, report)
+        return BuildResult(files, report)
+    finally:
+        if cache is not None:
+            cache.finish()

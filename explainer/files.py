@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 from dataclasses import dataclass
 
@@ -21,9 +22,12 @@ NARRATIVE_LIMIT = 2 * 1024 * 1024
 _IGNORED = ("*~", "#*#", ".#*", "*.swp", "*.swx", "4913", "*.tmp", ".DS_Store", "Thumbs.db", "__jb_tmp__*", "*___jb_tmp___", "*___jb_old___")
 
 
+_IGNORED_RE = re.compile("|".join(fnmatch.translate(pattern) for pattern in _IGNORED))
+
+
 def is_ignored(name: str) -> bool:
     """True for hidden files and editor droppings, which are skipped everywhere."""
-    return name.startswith(".") or any(fnmatch.fnmatchcase(name, pattern) for pattern in _IGNORED)
+    return name.startswith(".") or _IGNORED_RE.match(name) is not None
 
 
 def display(*parts: str) -> str:
@@ -73,8 +77,8 @@ def check_tree(path: str, shown: str, report: Report) -> None:
             check_tree(e.path, e.shown, report)
 
 
-def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
-    """A file's text as UTF-8 (a byte-order mark is dropped), or None after reporting why not."""
+def read_bytes(path: str, shown: str, limit: int, report: Report) -> bytes | None:
+    """A file's bytes within a size limit, never through a symbolic link; None after reporting why not."""
     try:
         st = os.stat(path, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
@@ -99,6 +103,11 @@ def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
     if len(data) > limit:
         report.error(Pos(shown), f"the file is larger than {limit} bytes")
         return None
+    return data
+
+
+def decode(data: bytes, shown: str, report: Report) -> str | None:
+    """Bytes as UTF-8 text (a byte-order mark is dropped), or None after reporting the first bad byte."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -108,3 +117,9 @@ def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
         line, col = position_of(good, len(good))
         report.error(Pos(shown, line, col), f"the file is not UTF-8 (byte 0x{data[exc.start]:02X}); save it as UTF-8")
         return None
+
+
+def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
+    """A file's text as UTF-8, or None after reporting why it cannot be read."""
+    data = read_bytes(path, shown, limit, report)
+    return None if data is None else decode(data, shown, report)

@@ -8,8 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from . import narrative as narrative_mod
+from .cache import BuildCache, digest, parsed, stat_signature
 from .diagnostics import Pos, Report
-from .files import NARRATIVE_LIMIT, YAML_LIMIT, check_tree, display, list_dir, read_text
+from .files import NARRATIVE_LIMIT, YAML_LIMIT, check_tree, decode, display, list_dir, read_bytes
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
 from .schema import NAME_RULE, Converter, is_name
@@ -29,6 +30,7 @@ class Story:
     narrative_path: str
     facts: StoryFacts
     narrative: Narrative
+    digest: bytes  # of both files' bytes: what the story's own pages depend on
 
 
 @dataclass
@@ -38,18 +40,41 @@ class Content:
     site: SiteConfig | None = None
     publishers: dict[str, Publisher] = field(default_factory=dict)
     stories: list[Story] = field(default_factory=list)
+    digest: bytes = b""  # of site.yaml and publishers.yaml: what every page depends on
+
+
+def read(path: str, shown: str, limit: int, report: Report, cache: BuildCache | None) -> tuple[bytes, bytes] | None:
+    """A file's bytes and their digest; with a cache, reused while the file's stat signature is unchanged."""
+    signature = stat_signature(path) if cache is not None else None
+    if cache is not None and signature is not None:
+        hit = cache.files.get(path)
+        if hit is not None and hit[0] == signature:
+            return hit[1]  # type: ignore[no-any-return]
+    data = read_bytes(path, shown, limit, report)
+    if data is None:
+        return None
+    result = (data, digest(data))
+    if cache is not None and signature is not None:
+        cache.files.put(path, (signature, result))
+    return result
 
 
 def read_yaml(path: str, shown: str, report: Report) -> YDoc | None:
     """Read and parse one YAML file strictly; None when it is unreadable."""
-    text = read_text(path, shown, YAML_LIMIT, report)
-    if text is None:
-        return None
-    return parse_yaml(shown, text, report)
+    data = read_bytes(path, shown, YAML_LIMIT, report)
+    return None if data is None else _yaml_from(data, shown, report)
 
 
-def load_content(content_dir: str, report: Report) -> Content:
-    """Read the whole content folder; problems go to the report, nothing is skipped silently."""
+def _yaml_from(data: bytes, shown: str, report: Report) -> YDoc | None:
+    text = decode(data, shown, report)
+    return None if text is None else parse_yaml(shown, text, report)
+
+
+def load_content(content_dir: str, report: Report, cache: BuildCache | None = None) -> Content:
+    """Read the whole content folder; problems go to the report, nothing is skipped silently.
+
+    With a cache, files whose bytes were parsed before are not parsed again.
+    """
     shown_root = display(content_dir) or "."
     content = Content()
     if not os.path.isdir(content_dir) or os.path.islink(content_dir):
@@ -65,28 +90,33 @@ def load_content(content_dir: str, report: Report) -> Content:
             report.warning(Pos(e.shown), "ignored: content/ holds site.yaml, publishers.yaml and stories/ only")
             if e.is_dir:
                 check_tree(e.path, e.shown, report)
-    if "site.yaml" in entries:
-        content.site = _load_site(entries["site.yaml"].path, entries["site.yaml"].shown, report)
-    if "publishers.yaml" in entries:
-        content.publishers = _load_publishers(entries["publishers.yaml"].path, entries["publishers.yaml"].shown, report)
+    site, site_digest = entries.get("site.yaml"), b""
+    if site is not None and (got := read(site.path, site.shown, YAML_LIMIT, report, cache)) is not None:
+        data, site_digest = got
+        content.site = parsed(cache, ("site", site.shown, site_digest), report, lambda r: _load_site(data, site.shown, r))
+    pubs, pubs_digest = entries.get("publishers.yaml"), b""
+    if pubs is not None and (pgot := read(pubs.path, pubs.shown, YAML_LIMIT, report, cache)) is not None:
+        pdata, pubs_digest = pgot
+        content.publishers = parsed(cache, ("publishers", pubs.shown, pubs_digest), report, lambda r: _load_publishers(pdata, pubs.shown, r))
+    content.digest = digest(site_digest, pubs_digest)
     stories = entries.get("stories")
     if stories is not None:
         if not stories.is_dir:
             report.error(Pos(stories.shown), "stories must be a folder")
         else:
-            content.stories = _load_stories(stories.path, stories.shown, report)
+            content.stories = _load_stories(stories.path, stories.shown, report, cache)
     return content
 
 
-def _load_site(path: str, shown: str, report: Report) -> SiteConfig | None:
-    doc = read_yaml(path, shown, report)
+def _load_site(data: bytes, shown: str, report: Report) -> SiteConfig | None:
+    doc = _yaml_from(data, shown, report)
     if doc is None or doc.root is None:
         return None
     return Converter(doc, report).object(SiteConfig, doc.root, "site.yaml")
 
 
-def _load_publishers(path: str, shown: str, report: Report) -> dict[str, Publisher]:
-    doc = read_yaml(path, shown, report)
+def _load_publishers(data: bytes, shown: str, report: Report) -> dict[str, Publisher]:
+    doc = _yaml_from(data, shown, report)
     if doc is None or doc.root is None:
         return {}
     conv = Converter(doc, report)
@@ -101,7 +131,7 @@ def _load_publishers(path: str, shown: str, report: Report) -> dict[str, Publish
     return publishers
 
 
-def _load_stories(path: str, shown: str, report: Report) -> list[Story]:
+def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | None) -> list[Story]:
     stories: list[Story] = []
     twins: dict[str, list[str]] = defaultdict(list)
     for e in list_dir(path, shown, report):
@@ -116,7 +146,7 @@ def _load_stories(path: str, shown: str, report: Report) -> list[Story]:
         if e.name in RESERVED_SLUGS:
             report.error(Pos(e.shown), f"'{e.name}' is reserved for the site's own pages; choose another story name")
             continue
-        story = _load_story(e.name, e.path, e.shown, report)
+        story = _load_story(e.name, e.path, e.shown, report, cache)
         if story is not None:
             stories.append(story)
     for names in twins.values():
@@ -126,7 +156,7 @@ def _load_stories(path: str, shown: str, report: Report) -> list[Story]:
     return stories
 
 
-def _load_story(slug: str, path: str, shown: str, report: Report) -> Story | None:
+def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCache | None) -> Story | None:
     entries = {e.name: e for e in list_dir(path, shown, report)}
     for name, e in entries.items():
         if name not in ("facts.yaml", "explainer.md"):
@@ -140,15 +170,30 @@ def _load_story(slug: str, path: str, shown: str, report: Report) -> Story | Non
         elif entry is not None and entry.is_dir:
             report.error(Pos(entry.shown), f"{name} must be a file")
     # Each file is checked even when the other is missing, so one run shows every problem.
-    facts = None
+    facts, facts_digest = None, b""
     if facts_entry is not None and not facts_entry.is_dir:
-        doc = read_yaml(facts_entry.path, facts_entry.shown, report)
-        if doc is not None and doc.root is not None:
-            facts = Converter(doc, report).object(StoryFacts, doc.root, "facts.yaml")
-    parsed = None
+        got = read(facts_entry.path, facts_entry.shown, YAML_LIMIT, report, cache)
+        if got is not None:
+            data, facts_digest = got
+            facts = parsed(cache, ("facts", facts_entry.shown, facts_digest), report, lambda r: _facts_from(data, facts_entry.shown, r))
+    narrative, md_digest = None, b""
     if md_entry is not None and not md_entry.is_dir:
-        text = read_text(md_entry.path, md_entry.shown, NARRATIVE_LIMIT, report)
-        parsed = narrative_mod.parse(text, md_entry.shown, report) if text is not None else None
-    if facts is None or parsed is None or facts_entry is None or md_entry is None:
+        md_got = read(md_entry.path, md_entry.shown, NARRATIVE_LIMIT, report, cache)
+        if md_got is not None:
+            md, md_digest = md_got
+            narrative = parsed(cache, ("narrative", md_entry.shown, md_digest), report, lambda r: _narrative_from(md, md_entry.shown, r))
+    if facts is None or narrative is None or facts_entry is None or md_entry is None:
         return None
-    return Story(slug, facts_entry.shown, md_entry.shown, facts, parsed)
+    return Story(slug, facts_entry.shown, md_entry.shown, facts, narrative, digest(facts_digest, md_digest))
+
+
+def _facts_from(data: bytes, shown: str, report: Report) -> StoryFacts | None:
+    doc = _yaml_from(data, shown, report)
+    if doc is None or doc.root is None:
+        return None
+    return Converter(doc, report).object(StoryFacts, doc.root, "facts.yaml")
+
+
+def _narrative_from(data: bytes, shown: str, report: Report) -> Narrative | None:
+    text = decode(data, shown, report)
+    return None if text is None else narrative_mod.parse(text, shown, report)

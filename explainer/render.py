@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from .cache import BuildCache, digest
 from .diagnostics import Pos, Report
 from .files import display, is_ignored
 from .jsonout import article_ld, facts_json, page_ld
@@ -51,6 +52,22 @@ def make_env(templates_dir: str) -> jinja2.Environment:
     return env
 
 
+def templates_digest(templates_dir: str) -> bytes:
+    """A digest of every file under the templates folder: names and bytes."""
+    parts: list[bytes] = []
+    for folder, dirs, files in os.walk(templates_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            parts.append(os.path.relpath(path, templates_dir).encode("utf-8", "surrogateescape"))
+            try:
+                with open(path, "rb") as f:
+                    parts.append(f.read())
+            except OSError:
+                parts.append(b"\0unreadable")
+    return digest(*parts)
+
+
 def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, bytes]]:
     """The theme's static files: name → (output path, bytes); CSS and JS names carry a content hash."""
     root = os.path.join(templates_dir, "static")
@@ -79,8 +96,14 @@ def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, byt
 class Renderer:
     """Renders every page of one site."""
 
-    def __init__(self, content: Content, templates_dir: str, options: RenderOptions, report: Report) -> None:
+    def __init__(
+        self, content: Content, templates_dir: str, options: RenderOptions, report: Report, cache: BuildCache | None = None
+    ) -> None:
         assert content.site is not None
+        self.cache = cache
+        # Everything a story's own pages depend on besides the story: a cached page is reused only
+        # when all of it is unchanged.
+        self.context = digest(content.digest, templates_digest(templates_dir), repr(options).encode()) if cache else b""
         self.site: SiteConfig = content.site
         self.publishers = content.publishers
         self.templates_dir = templates_dir
@@ -98,17 +121,33 @@ class Renderer:
         """The absolute URL of a page folder ('' for the home page)."""
         return self.base + folder
 
-    def page(self, template: str, folder: str, **context: Any) -> None:
+    def page(self, template: str, folder: str, key: Any = None, **context: Any) -> None:
         """Render one HTML page into ``folder/index.html`` (or a named file when folder ends in .html)."""
         path = folder if folder.endswith(".html") else folder + "index.html"
         # Relative links keep the site working under any base path; a page served from any
         # address (404.html) passes an absolute root instead.
         root = context.pop("root", None) or "../" * path.count("/") or "./"
         url_folder = "" if folder.endswith(".html") else folder
-        self.render(template, path, root=root, canonical=self.canonical(url_folder), **context)
+        self.render(template, path, key, root=root, canonical=self.canonical(url_folder), **context)
 
-    def render(self, template: str, path: str, **context: Any) -> None:
-        """Render a template to an output path, turning any template failure into a located error."""
+    def render(self, template: str, path: str, key: Any = None, **context: Any) -> None:
+        """Render a template to an output path, turning any template failure into a located error.
+
+        ``key`` names exactly the data the page shows beyond the site, publishers and templates;
+        with a cache, a page whose key is unchanged is reused instead of rendered.
+        """
+        memo_key = (template, path, self.context, key)
+        if key is not None and self.cache is not None:
+            cached = self.cache.pages.get(memo_key)
+            if cached is not None:
+                self.out[path] = cached
+                return
+        errors_before = len(self.report.items)
+        self._render(template, path, **context)
+        if key is not None and self.cache is not None and len(self.report.items) == errors_before:
+            self.cache.pages.put(memo_key, self.out[path])
+
+    def _render(self, template: str, path: str, **context: Any) -> None:
         root = context.get("root", "./")
         context.setdefault("asset", lambda name: Markup(root + self.static[name][0]) if name in self.static else self._missing_asset(name))
         try:
@@ -147,7 +186,8 @@ class Renderer:
         for out, data in self.static.values():
             self.out[out] = data
         listed = [(s, modified(s)) for s in self.stories]
-        self.page("index.html", "", stories=listed, ld=page_ld("WebSite", site.title, site.description, self.canonical(""), site))
+        home_ld = page_ld("WebSite", site.title, site.description, self.canonical(""), site)
+        self.page("index.html", "", key=_listing(listed), stories=listed, ld=home_ld)
         topics: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
         cited_by: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
         for story, stamp in listed:
@@ -158,37 +198,58 @@ class Renderer:
                 cited_by[pid].append((story, stamp))
         for topic in sorted(topics):
             folder = f"topics/{topic}/"
-            self.page("topic.html", folder, topic=topic, stories=topics[topic],
+            self.page("topic.html", folder, key=_listing(topics[topic]), topic=topic, stories=topics[topic],
                       ld=page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site))
-        self.page("topics.html", "topics/", topics=sorted(topics.items()),
+        counts = tuple((t, len(topics[t])) for t in sorted(topics))
+        self.page("topics.html", "topics/", key=counts, topics=sorted(topics.items()),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
-        self.page("publishers.html", "sources/", cited=[(p, len(cited_by[p.id])) for p in cited],
+        cited_counts = [(p, len(cited_by[p.id])) for p in cited]
+        self.page("publishers.html", "sources/", key=tuple((p.id, n) for p, n in cited_counts), cited=cited_counts,
                   ld=page_ld("CollectionPage", "Sources", "Every publisher the site cites", self.canonical("sources/"), site))
         for p in cited:
             folder = f"sources/{p.id}/"
-            self.page("publisher.html", folder, publisher=p, stories=cited_by[p.id],
+            self.page("publisher.html", folder, key=_listing(cited_by[p.id]), publisher=p, stories=cited_by[p.id],
                       ld=page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
-        self.page("404.html", "404.html", root=_path_of(self.base), root_path=_path_of(self.base),
+        self.page("404.html", "404.html", key=(), root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
         # Compare instants, never strings: offsets make string order wrong.
         newest = latest([stamp for _, stamp in listed]) if listed else None
         updated = newest.rfc3339() if newest else EPOCH
-        self.render("feed.xml", "feed.xml", base=self.base, stories=listed, updated=updated)
+        self.render("feed.xml", "feed.xml", _listing(listed), base=self.base, stories=listed, updated=updated)
         pages: list[tuple[str, str | None]] = [("", newest.text if newest else None)]
         pages += [(f"{story.slug}/", stamp.text) for story, stamp in listed]
         pages += [(f"topics/{t}/", None) for t in sorted(topics)] + [("topics/", None), ("sources/", None)]
         pages += [(f"sources/{p.id}/", None) for p in cited]
-        self.render("sitemap.xml", "sitemap.xml", base=self.base, pages=pages)
+        self.render("sitemap.xml", "sitemap.xml", tuple(pages), base=self.base, pages=pages)
         self.out["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
         return self.out
 
     def _story(self, story: Story) -> None:
+        key = (story.slug, story.digest, self.context)
+        cached = self.cache.pages.get(key) if self.cache is not None else None
+        if cached is not None:
+            self.out.update(cached)
+            return
         page = story_page(story, self.publishers)
         folder = f"{story.slug}/"
         canonical = self.canonical(folder)
+        errors_before = len(self.report.items)
         self.page("story.html", folder, page=page, facts=story.facts, ld=article_ld(page, self.site, canonical))
         self.out[f"{story.slug}/facts.json"] = facts_json(page, self.publishers, canonical)
+        if self.cache is not None and len(self.report.items) == errors_before:
+            paths = (f"{folder}index.html", f"{story.slug}/facts.json")
+            self.cache.pages.put(key, {p: self.out[p] for p in paths})
+
+
+def _listing(stories: list[tuple[Story, Stamp]]) -> tuple[tuple[Any, ...], ...]:
+    """Exactly what lists of stories (home, topics, publishers, feed) show of each story."""
+    return tuple(_entry(s, stamp) for s, stamp in stories)
+
+
+def _entry(s: Story, stamp: Stamp) -> tuple[Any, ...]:
+    return (s.slug, s.facts.headline, s.facts.summary, s.facts.published.text if s.facts.published else "", s.facts.byline,
+            tuple(t.name for t in s.facts.topics), s.facts.draft, stamp.text, stamp.rfc3339())
 
 
 def _timestamp(stamp: Stamp | None) -> float:
@@ -201,6 +262,8 @@ def _path_of(base: str) -> str:
     return urlsplit(base).path or "/"
 
 
-def render_site(content: Content, templates_dir: str, options: RenderOptions, report: Report) -> dict[str, bytes]:
-    """Render a checked site; template problems are added to the report."""
-    return Renderer(content, templates_dir, options, report).render_all()
+def render_site(
+    content: Content, templates_dir: str, options: RenderOptions, report: Report, cache: BuildCache | None = None
+) -> dict[str, bytes]:
+    """Render a checked site; template problems are added to the report. A cache reuses unchanged story pages."""
+    return Renderer(content, templates_dir, options, report, cache).render_all()

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .builder import build
+from .cache import BuildCache
 from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
 from .render import RenderOptions
-from .writer import write_site
+from .writer import update_site, write_site
 
 # Editors save in bursts (write a temp file, rename, touch); wait this long for quiet first.
 SETTLE_SECONDS = 0.02
@@ -86,6 +87,10 @@ class Rebuilder:
         self.pending = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rebuilder", daemon=True)
+        # Kept between saves: what unchanged bytes gave last time, and what the output folder holds,
+        # so a save costs in proportion to what it changed.
+        self.cache = BuildCache()
+        self.written: dict[str, bytes] | None = None
 
     def start(self) -> None:
         """Start the build thread."""
@@ -115,10 +120,15 @@ class Rebuilder:
         """Build and put the site in place; never raises. True when the build succeeded."""
         started = time.perf_counter()
         try:
-            result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts))
+            result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts), self.cache)
             diagnostics = result.report.sorted()
             if result.ok():
-                write_site(self.args.out, result.files)
+                written, self.written = self.written, None  # unknown until the write completes
+                if written is None:
+                    write_site(self.args.out, result.files)
+                else:
+                    update_site(self.args.out, result.files, written)
+                self.written = result.files
                 self.preview.set([])
                 warnings = len(diagnostics)
                 sys.stderr.write(format_text(diagnostics))
@@ -130,6 +140,7 @@ class Rebuilder:
         except BaseException as exc:  # a broken save (even SystemExit) must never stop the preview
             if isinstance(exc, KeyboardInterrupt):
                 raise
+            self.cache = BuildCache()  # start afresh: whatever failed may have left it half-updated
             message = f"the build crashed: {type(exc).__name__}: {exc}"
             self.preview.set([Diagnostic(Pos(self.args.content), "error", message)])
             print(message, file=sys.stderr, flush=True)

@@ -95,3 +95,39 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def update_site(out_dir: str, files: dict[str, bytes], previous: dict[str, bytes]) -> int:
+    """Bring an output folder that holds ``previous`` to ``files``, writing only what changed.
+
+    For the preview, which sends its reload after this returns: each changed file is written
+    beside its target under a hidden name and renamed over it, so a reader gets the old file or
+    the new one, never a torn one. ``build`` swaps the whole folder instead. Returns how many
+    files were written or removed.
+    """
+    out_dir = os.path.abspath(out_dir)
+    changed = 0
+    for rel in sorted(files):
+        data = files[rel]
+        old = previous.get(rel)
+        if old is data or old == data:
+            continue
+        if not safe_relative(rel):
+            raise OutputError(f"refusing to write outside the output folder: {rel!r}")
+        target = os.path.join(out_dir, *rel.split("/"))
+        folder, name = os.path.split(target)
+        os.makedirs(folder, exist_ok=True)
+        temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, target)
+        changed += 1
+    for rel in sorted(set(previous) - set(files)):
+        target = os.path.join(out_dir, *rel.split("/"))
+        try:
+            os.remove(target)
+            changed += 1
+            os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
+        except OSError:
+            pass
+    return changed
