@@ -57,13 +57,15 @@ class BuildCache:
     def __init__(self) -> None:
         self.parsed = Memo()  # (kind, shown path, digest of bytes) -> (result, diagnostics)
         self.pages = Memo()  # (slug, story digest, context digest) -> {output path: bytes}
-        self.files = Memo()  # path -> (stat signature, bytes)
+        self.files = Memo()  # path -> (stat signature, (bytes, digest))
+        self.environments = Memo()  # (templates folder, digest of every template file) -> compiled Jinja environment
 
     def finish(self) -> None:
         """Drop entries the build just finished did not use."""
         self.parsed.prune()
         self.pages.prune()
         self.files.prune()
+        self.environments.prune()
 
 
 def parsed(cache: BuildCache | None, key: Hashable, report: Report, make: Callable[[Report], T]) -> T:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from . import narrative as narrative_mod
 from .cache import BuildCache, digest, parsed, stat_signature
 from .diagnostics import Pos, Report
-from .files import NARRATIVE_LIMIT, YAML_LIMIT, check_tree, decode, display, list_dir, read_bytes
+from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, display, list_dir, read_bytes
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
 from .schema import NAME_RULE, Converter, is_name
@@ -156,8 +156,19 @@ def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | Non
     return stories
 
 
+def _listing(path: str, shown: str, report: Report, cache: BuildCache | None) -> list[Entry]:
+    """A story folder's entries; with a cache, reused while the folder's own stat signature is unchanged.
+
+    A folder's modification time changes whenever an entry is added, removed or renamed in it.
+    """
+    signature = stat_signature(path) if cache is not None else None
+    if signature is None:
+        return list_dir(path, shown, report)
+    return parsed(cache, ("listing", path, signature), report, lambda r: list_dir(path, shown, r))
+
+
 def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCache | None) -> Story | None:
-    entries = {e.name: e for e in list_dir(path, shown, report)}
+    entries = {e.name: e for e in _listing(path, shown, report, cache)}
     for name, e in entries.items():
         if name not in ("facts.yaml", "explainer.md"):
             report.warning(Pos(e.shown), "ignored: a story folder holds facts.yaml and explainer.md only")

@@ -103,7 +103,8 @@ class Renderer:
         self.cache = cache
         # Everything a story's own pages depend on besides the story: a cached page is reused only
         # when all of it is unchanged.
-        self.context = digest(content.digest, templates_digest(templates_dir), repr(options).encode()) if cache else b""
+        templates = templates_digest(templates_dir) if cache else b""
+        self.context = digest(content.digest, templates, repr(options).encode()) if cache else b""
         self.site: SiteConfig = content.site
         self.publishers = content.publishers
         self.templates_dir = templates_dir
@@ -113,9 +114,19 @@ class Renderer:
             (s for s in content.stories if options.drafts or not s.facts.draft),
             key=lambda s: (-_timestamp(s.facts.published), s.slug),
         )
-        self.env = make_env(templates_dir)
+        # Compiling templates is a large part of a small build: reuse the compiled environment while
+        # no template file has changed.
+        env_key = (os.path.abspath(templates_dir), templates)
+        env = cache.environments.get(env_key) if cache is not None else None
+        if env is None:
+            env = make_env(templates_dir)
+            if cache is not None:
+                cache.environments.put(env_key, env)
+        self.env: jinja2.Environment = env
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
+        self.entries: dict[str, tuple[Any, ...]] = {}  # slug -> what lists show of the story
+        self.fragments: dict[Any, Markup] = {}
 
     def canonical(self, folder: str) -> str:
         """The absolute URL of a page folder ('' for the home page)."""
@@ -164,6 +175,34 @@ class Renderer:
             return
         self.out[path] = text.encode("utf-8")
 
+    def listing(self, stories: list[tuple[Story, Stamp]]) -> tuple[tuple[Any, ...], ...]:
+        """Exactly what lists of stories (home, topics, publishers, feed) show of each story."""
+        return tuple(self.entries[s.slug] for s, _ in stories)
+
+    def cards(self, stories: list[tuple[Story, Stamp]], root: str) -> list[Markup]:
+        """Each story's list card for a page at ``root``, rendered once and reused (see _macros.html)."""
+        return [self.fragment("_macros.html", "story_card", (root,), story, stamp, root) for story, stamp in stories]
+
+    def fragment(self, template: str, macro: str, extra: tuple[Any, ...], story: Story, stamp: Stamp, *args: Any) -> Markup:
+        """A macro's output for one story, rendered once per build and, with a cache, once while unchanged.
+
+        The key is exactly what the fragment shows of the story (its listing entry) plus ``extra``.
+        """
+        key = (template, macro, extra, self.entries[story.slug], self.context)
+        cached = self.fragments.get(key)
+        if cached is None and self.cache is not None:
+            cached = self.cache.pages.get(key)
+        if cached is None:
+            try:
+                cached = Markup(getattr(self.env.get_template(template).module, macro)(story, stamp, *args))
+            except Exception as exc:  # a template's failure, reported at its line like any other
+                self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
+                cached = Markup("")
+            if self.cache is not None:
+                self.cache.pages.put(key, cached)
+        self.fragments[key] = cached
+        return cached
+
     def _missing_asset(self, name: str) -> Markup:
         raise jinja2.TemplateRuntimeError(f"no static file '{name}' under {display(self.templates_dir, 'static')}")
 
@@ -186,8 +225,9 @@ class Renderer:
         for out, data in self.static.values():
             self.out[out] = data
         listed = [(s, modified(s)) for s in self.stories]
+        self.entries = {s.slug: _entry(s, stamp) for s, stamp in listed}
         home_ld = page_ld("WebSite", site.title, site.description, self.canonical(""), site)
-        self.page("index.html", "", key=_listing(listed), stories=listed, ld=home_ld)
+        self.page("index.html", "", key=self.listing(listed), stories=listed, cards=self.cards(listed, "./"), ld=home_ld)
         topics: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
         cited_by: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
         for story, stamp in listed:
@@ -198,7 +238,8 @@ class Renderer:
                 cited_by[pid].append((story, stamp))
         for topic in sorted(topics):
             folder = f"topics/{topic}/"
-            self.page("topic.html", folder, key=_listing(topics[topic]), topic=topic, stories=topics[topic],
+            self.page("topic.html", folder, key=self.listing(topics[topic]), topic=topic, stories=topics[topic],
+                      cards=self.cards(topics[topic], "../../"),
                       ld=page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site))
         counts = tuple((t, len(topics[t])) for t in sorted(topics))
         self.page("topics.html", "topics/", key=counts, topics=sorted(topics.items()),
@@ -209,14 +250,16 @@ class Renderer:
                   ld=page_ld("CollectionPage", "Sources", "Every publisher the site cites", self.canonical("sources/"), site))
         for p in cited:
             folder = f"sources/{p.id}/"
-            self.page("publisher.html", folder, key=_listing(cited_by[p.id]), publisher=p, stories=cited_by[p.id],
+            self.page("publisher.html", folder, key=self.listing(cited_by[p.id]), publisher=p, stories=cited_by[p.id],
+                      cards=self.cards(cited_by[p.id], "../../"),
                       ld=page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
         self.page("404.html", "404.html", key=(), root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
         # Compare instants, never strings: offsets make string order wrong.
         newest = latest([stamp for _, stamp in listed]) if listed else None
         updated = newest.rfc3339() if newest else EPOCH
-        self.render("feed.xml", "feed.xml", _listing(listed), base=self.base, stories=listed, updated=updated)
+        entries = [self.fragment("_feed.xml", "feed_entry", (self.base,), s, stamp, self.base, site) for s, stamp in listed]
+        self.render("feed.xml", "feed.xml", self.listing(listed), base=self.base, stories=listed, entries=entries, updated=updated)
         pages: list[tuple[str, str | None]] = [("", newest.text if newest else None)]
         pages += [(f"{story.slug}/", stamp.text) for story, stamp in listed]
         pages += [(f"topics/{t}/", None) for t in sorted(topics)] + [("topics/", None), ("sources/", None)]
@@ -240,11 +283,6 @@ class Renderer:
         if self.cache is not None and len(self.report.items) == errors_before:
             paths = (f"{folder}index.html", f"{story.slug}/facts.json")
             self.cache.pages.put(key, {p: self.out[p] for p in paths})
-
-
-def _listing(stories: list[tuple[Story, Stamp]]) -> tuple[tuple[Any, ...], ...]:
-    """Exactly what lists of stories (home, topics, publishers, feed) show of each story."""
-    return tuple(_entry(s, stamp) for s, stamp in stories)
 
 
 def _entry(s: Story, stamp: Stamp) -> tuple[Any, ...]:
