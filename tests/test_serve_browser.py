@@ -134,6 +134,19 @@ def test_never_serves_outside_the_output_folder(preview: Preview, site_root: Pat
         assert b"outside" not in body, path
 
 
+def test_symlinks_out_of_the_output_folder_are_not_followed(preview: Preview, site_root: Path) -> None:
+    (site_root / "secret.txt").write_text("outside")
+    (site_root / "site" / "leak.txt").symlink_to(site_root / "secret.txt")
+    (site_root / "site" / "leakdir").symlink_to(site_root, target_is_directory=True)
+    for path in ["leak.txt", "leakdir/secret.txt"]:
+        try:
+            body = urllib.request.urlopen(preview.url + path).read()
+        except urllib.error.HTTPError as exc:
+            assert exc.code in (403, 404), path
+            body = exc.read()
+        assert b"outside" not in body, path
+
+
 def test_port_in_use_is_a_one_line_error(preview: Preview, site_root: Path) -> None:
     import subprocess
     import sys
