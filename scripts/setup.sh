@@ -35,9 +35,12 @@ if [ "$want_tests" = yes ]; then
   command -v npm >/dev/null || apt_install nodejs npm
   # The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
   command -v chromium >/dev/null || [ -n "${CHROMIUM:-}" ] || apt_install chromium
-  if [ ! -f .tools/node_modules/vnu-jar/build/dist/vnu.jar ]; then
-    echo "installing the Nu HTML checker (vnu-jar) into .tools/"
-    npm install --silent --no-audit --no-fund --prefix .tools vnu-jar@26.9.27 >/dev/null
+  # Checkers from the npm registry, pinned: the Nu HTML checker (run with Java), axe-core (run in
+  # Chromium), and the sitemaps.org schema as shipped in the sitemap package.
+  if [ ! -f .tools/node_modules/vnu-jar/build/dist/vnu.jar ] || [ ! -f .tools/node_modules/axe-core/axe.min.js ] \
+     || [ ! -f .tools/node_modules/sitemap/schema/sitemap.xsd ]; then
+    echo "installing the checkers (vnu-jar, axe-core, sitemap schema) into .tools/"
+    npm install --silent --no-audit --no-fund --prefix .tools vnu-jar@26.9.27 axe-core@4.14.1 sitemap@9.0.1 >/dev/null
   fi
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
