@@ -128,7 +128,9 @@ class Citer:
             entry.backrefs.append(place)
             source = entry.source
             tip = entry.label + (f": {source.title}" if source.title else "") + (f" ({source.published.human()})" if source.published else "")
-            links.append(Markup('<a href="#source-{}" title="{}">{}</a>').format(key, tip, entry.number))
+            # Screen readers read the label; hover or keyboard focus shows the same words through
+            # CSS (content: attr(aria-label)), without JavaScript and without a second copy.
+            links.append(Markup('<a class="marker" href="#source-{}" aria-label="Source {}: {}">{}</a>').format(key, entry.number, tip, entry.number))
         inner = Markup(", ").join(links)
         if fact is not None:
             inner += Markup('{}<a class="fact-link" href="#fact-{}" title="{}">fact</a>').format(

@@ -158,3 +158,40 @@ def test_every_internal_link_and_anchor_resolves(built: Path) -> None:
             if parts.fragment and target.suffix == ".html" and parts.fragment not in pages[target].ids:
                 broken.append((page.relative_to(built).as_posix(), link))
     assert broken == []
+
+
+@pytest.mark.parametrize("width", [320, 390, 768, 1280, 1920])
+def test_no_horizontal_scrolling_at_any_width(built: Path, server: str, browser: Browser, width: int) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    wide = {}
+    for kind, path in page_types(built).items():
+        page.goto(server + path)
+        scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        if scroll > client:
+            wide[kind] = (scroll, client)
+    page.close()
+    assert wide == {}
+
+
+def test_a_focused_citation_marker_shows_its_source_without_javascript(built: Path, server: str, browser: Browser) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    page.goto(server + page_types(built)["explainer"])
+    marker = page.locator("a.marker").first
+    tip = "getComputedStyle(document.querySelector('a.marker'), '::after')"
+    assert page.evaluate(f"{tip}.content") == "none"
+    marker.focus()
+    label = marker.get_attribute("aria-label") or ""
+    assert page.evaluate(f"{tip}.content") == json.dumps(label)  # the source, shown on focus
+    assert page.evaluate(f"{tip}.position") == "fixed"  # at the window's foot: never widens the page
+    assert re.match(r"Source \d+: .+", label)
+    page.locator("h1").click()
+    marker.hover()
+    assert page.evaluate(f"{tip}.content") == json.dumps(label)
+    context.close()
+
+
+def test_explainer_page_weighs_at_most_50_kb_with_its_css(built: Path) -> None:
+    explainer = built / page_types(built)["explainer"] / "index.html"
+    css = sum(p.stat().st_size for p in (built / "static").glob("*.css"))
+    assert explainer.stat().st_size + css <= 50 * 1024
