@@ -24,7 +24,7 @@ from .loader import Content, Story
 from .model import SiteConfig, Stamp
 from .pages import STATUS_LABELS, join_names, latest, modified, story_page
 
-HASHED = (".css", ".js")
+HASHED = (".css", ".js", ".svg")
 EPOCH = "1970-01-01T00:00:00Z"
 
 
