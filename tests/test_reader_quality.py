@@ -195,3 +195,17 @@ def test_explainer_page_weighs_at_most_50_kb_with_its_css(built: Path) -> None:
     explainer = built / page_types(built)["explainer"] / "index.html"
     css = sum(p.stat().st_size for p in (built / "static").glob("*.css"))
     assert explainer.stat().st_size + css <= 50 * 1024
+
+
+def test_printed_source_list_shows_full_urls(built: Path, server: str, browser: Browser) -> None:
+    page = browser.new_page()
+    page.goto(server + page_types(built)["explainer"])
+    page.emulate_media(media="print")
+    linked = page.locator("#sources a.source-title").first
+    href = linked.get_attribute("href")
+    after = page.evaluate("el => getComputedStyle(el, '::after').content", linked.element_handle())
+    assert href and href.startswith("http") and href in after
+    assert page.locator(".masthead nav").is_hidden()  # navigation is not printed
+    page.emulate_media(media="screen")
+    assert page.evaluate("el => getComputedStyle(el, '::after').content", linked.element_handle()) == "none"
+    page.close()
