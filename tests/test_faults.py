@@ -1,0 +1,102 @@
+"""Faults lose nothing: builds killed at random moments, and readers of the preview during rebuilds."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from explainer.builder import build
+from explainer.writer import MARKER
+
+from .conftest import ROOT, TEMPLATES
+from .serving import preview_server
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generate import generate  # noqa: E402
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
+
+
+def test_sigkill_during_builds_leaves_the_previous_or_the_new_site(tmp_path: Path) -> None:
+    generate(str(tmp_path), 60, seed=3)
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    facts = tmp_path / "content/stories/story-00007/facts.yaml"
+    original = facts.read_text()
+    versions = [original, original.replace("headline: ", 'headline: "Version B: ', 1).replace('"Version B: "', '"Version B: ', 1)]
+    expected = []
+    for text in versions:
+        facts.write_text(text)
+        expected.append({k: v for k, v in build(str(tmp_path / "content"), str(tmp_path / "templates")).files.items()})
+    assert expected[0] != expected[1]
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--content", "content", "--templates", "templates", "--out", "site"]
+    facts.write_text(versions[0])
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
+    rng = random.Random(20)
+    current = 0
+    for _ in range(20):
+        target = 1 - current
+        facts.write_text(versions[target])
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        on_disk = snapshot(tmp_path / "site")
+        assert on_disk in (expected[current], expected[target])
+        current = expected.index(on_disk)
+    # The next build completes and leaves nothing of the killed ones behind.
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
+    assert sorted(os.listdir(tmp_path)) == ["content", "site", "templates"]
+    assert snapshot(tmp_path / "site") == expected[target]
+
+
+def test_readers_see_whole_pages_through_fifty_rebuilds(tmp_path: Path) -> None:
+    generate(str(tmp_path), 20, seed=5)
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    facts = tmp_path / "content/stories/story-00003/facts.yaml"
+    original = facts.read_text()
+    pages = ["", "story-00003/", "story-00004/", "topics/", "sources/", "feed.xml"]
+    problems: list[str] = []
+    reads = [0]
+    stop = threading.Event()
+    with preview_server(tmp_path) as server:
+
+        def reader(seed: int) -> None:
+            rng = random.Random(seed)
+            while not stop.is_set():
+                path = rng.choice(pages)
+                try:
+                    with urllib.request.urlopen(server.url + path, timeout=10) as response:
+                        body = response.read()
+                        length = response.headers.get("Content-Length")
+                except (urllib.error.URLError, OSError) as exc:
+                    problems.append(f"{path}: {exc}")
+                    continue
+                end = b"</feed>\n" if path.endswith(".xml") else b"</html>\n"
+                if not body.endswith(end) or (length is not None and int(length) != len(body)):
+                    problems.append(f"{path}: torn body of {len(body)} bytes")
+                reads[0] += 1
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(50):
+            facts.write_text(original.replace("headline: ", f'headline: "Rebuild {i} ', 1).replace(f'"Rebuild {i} "', f'"Rebuild {i} ', 1))
+            time.sleep(0.12)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        assert server.stop() == 0
+    assert problems == []
+    assert reads[0] > 100
