@@ -21,7 +21,7 @@ from .conftest import ROOT, TEMPLATES
 from .serving import preview_server
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from generate import generate  # noqa: E402
+from generate import generate
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
