@@ -14,14 +14,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks.generate import generate
 from explainer.builder import build
 from explainer.writer import MARKER
 
 from .conftest import ROOT, TEMPLATES
 from .serving import preview_server
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from generate import generate
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
