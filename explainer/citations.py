@@ -16,8 +16,9 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 # A citation is a bracket opening with @ or #, on one line, not followed by ( or [ (that would
-# make it an ordinary link whose text starts with those characters).
-_CITATION = re.compile(r"\[([@#])([^\]\n]*)\](?![(\[])")
+# make it an ordinary link whose text starts with those characters). Its body is bounded (room for
+# a dozen keys of the longest kind) so that a line of unclosed "[@" costs linear time, not quadratic.
+_CITATION = re.compile(r"\[([@#])([^\]\n]{0,1000})\](?![(\[])")
 
 CiteRenderer = Callable[[Token], str]
 
