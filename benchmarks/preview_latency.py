@@ -95,7 +95,7 @@ def measure(root: Path, slug: str, saves: int) -> tuple[list[float], list[float]
 
 def report(name: str, timings: tuple[list[float], list[float]]) -> None:
     """Print the figures of one run: content shown, and page fully loaded."""
-    for what, values in zip(("content shown", "page loaded"), timings):
+    for what, values in zip(("content shown", "page loaded"), timings, strict=True):
         ordered = sorted(values)
         p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
         print(f"{name}, {what}: {len(values)} saves, median {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms, "

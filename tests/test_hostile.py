@@ -1,0 +1,121 @@
+"""Hostile input and ordinary faults: each ends in a located diagnostic, quickly, losing nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from explainer import files as files_module
+from explainer import writer as writer_module
+from explainer.cli import main
+
+from .conftest import TEMPLATES
+from .test_invalid_sites import run_check
+
+FACTS = "content/stories/alpha/facts.yaml"
+
+
+def test_billion_laughs_fails_fast_with_little_memory(mini_site: Path) -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    (mini_site / FACTS).write_text("\n".join(lines) + "\n")
+    script = (
+        "import resource, sys, time; sys.argv = ['build.py', 'check', '--templates', sys.argv[1]]\n"
+        "from explainer.cli import main\n"
+        "t = time.perf_counter(); status = main()\n"
+        "print(status, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(TEMPLATES)], cwd=mini_site, capture_output=True, text=True, timeout=60)
+    status, seconds, max_kb = out.stdout.split()
+    assert status == "1"
+    assert float(seconds) < 2
+    assert int(max_kb) < 150_000  # the interpreter and the libraries alone; the aliases are never expanded
+    assert f"{FACTS}:2:" in out.stderr and "aliases (*a0) are not allowed" in out.stderr
+
+
+def test_a_file_that_vanishes_during_the_build_is_reported(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def vanishing_open(path: str, *args: object, **kwargs: object) -> int:
+        if str(path).endswith("explainer.md"):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files_module.os, "open", vanishing_open)
+    status, lines = run_check()
+    assert status == 1
+    assert lines == ["content/stories/alpha/explainer.md: error: the file is missing (was it removed during the build?)"]
+
+
+def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["build", "--templates", str(TEMPLATES)]) == 0
+    before = {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()}
+    real_open = open
+
+    def full_disk_open(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "w" in mode and ".site.new-" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(writer_module, "open", full_disk_open, raising=False)
+    assert main(["build", "--templates", str(TEMPLATES)]) == 1
+    assert {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()} == before
+    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
+
+
+def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root (as in CI) may write anywhere, so the refusal is simulated where the writer meets it.
+    assert main(["build", "--templates", str(TEMPLATES)]) == 0
+    before = {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()}
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise PermissionError(errno.EACCES, "Permission denied", str(mini_site))
+
+    monkeypatch.setattr(writer_module.tempfile, "mkdtemp", refuse)
+    assert main(["build", "--templates", str(TEMPLATES)]) == 1
+    assert {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("name", ["topics", "sources", "static"])
+def test_reserved_story_names_are_refused(mini_site: Path, name: str) -> None:
+    (mini_site / "content/stories/alpha").rename(mini_site / "content/stories" / name)
+    status, lines = run_check()
+    assert status == 1
+    assert lines == [f"content/stories/{name}: error: '{name}' is reserved for the site's own pages; choose another story name"]
+
+
+def test_hostile_story_names_are_refused(mini_site: Path) -> None:
+    invalid = ("ALPHA", "al pha", "alpha-", "ａlpha", "a" * 65)
+    for name in (*invalid, "con", "..foo"):
+        (mini_site / "content/stories" / name).mkdir()
+    status, lines = run_check()
+    assert status == 1
+    for name in invalid:
+        assert f"content/stories/{name}: error: '{name}' is not a valid story folder name: " \
+            "use lower-case letters, digits and single hyphens, at most 64 characters" in lines, name
+    # case and compatibility twins of an existing story are named as such
+    assert "content/stories/alpha: error: story folder 'alpha' differs from 'ALPHA' only by case or Unicode normalisation" in lines
+    assert "content/stories/ａlpha: error: story folder 'ａlpha' differs from 'ALPHA' only by case or Unicode normalisation" in lines
+    # a name starting with "." is hidden, and hidden names are ignored everywhere (the format's rule)
+    assert not any("..foo" in line for line in lines)
+    # "con" is a fine name on the web (no device names there); it is only missing its files
+    assert [line for line in lines if "/con" in line] == [
+        "content/stories/con/explainer.md: error: missing explainer.md",
+        "content/stories/con/facts.yaml: error: missing facts.yaml",
+    ]
+
+
+def test_deep_nesting_does_not_crash_either_parser(mini_site: Path) -> None:
+    for text in ("a: " + "[" * 200_000, "a:\n" + "".join(" " * i + "- \n" for i in range(2, 1200, 2)), "{" * 500_000):
+        (mini_site / FACTS).write_text(text)
+        started = time.perf_counter()
+        status, lines = run_check()
+        assert status == 1
+        assert time.perf_counter() - started < 5
+        assert any("nesting deeper than 20 levels is not allowed" in line for line in lines), lines
