@@ -8,6 +8,7 @@ from .cache import BuildCache
 from .checks import check_content
 from .diagnostics import Report
 from .loader import load_content
+from .progress import ProgressFn, quiet
 from .render import RenderOptions, render_site
 
 
@@ -23,7 +24,13 @@ class BuildResult:
         return not self.report.failed(strict)
 
 
-def build(content_dir: str, templates_dir: str, options: RenderOptions | None = None, cache: BuildCache | None = None) -> BuildResult:
+def build(
+    content_dir: str,
+    templates_dir: str,
+    options: RenderOptions | None = None,
+    cache: BuildCache | None = None,
+    progress: ProgressFn = quiet,
+) -> BuildResult:
     """Check the content, then render it in memory; nothing is rendered while the content has errors.
 
     A cache (kept by the preview between saves) reuses what unchanged bytes gave last time; the
@@ -31,11 +38,11 @@ def build(content_dir: str, templates_dir: str, options: RenderOptions | None = 
     """
     report = Report()
     try:
-        content = load_content(content_dir, report, cache)
+        content = load_content(content_dir, report, cache, progress)
         check_content(content, report, cache)
         if report.failed() or content.site is None:
             return BuildResult({}, report)
-        files = render_site(content, templates_dir, options or RenderOptions(), report, cache)
+        files = render_site(content, templates_dir, options or RenderOptions(), report, cache, progress)
         if report.failed():
             return BuildResult({}, report)
         return BuildResult(files, report)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .builder import build
 from .diagnostics import format_json, format_text
+from .progress import Progress
 from .render import RenderOptions
 from .schema import is_web_url
 from .writer import OutputError, write_site
@@ -74,7 +75,9 @@ def check_folders(args: argparse.Namespace) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """Check, render and, when all is well, put the site in place."""
     started = time.perf_counter()
-    result = build(args.content, args.templates, RenderOptions(drafts=args.drafts, base_url=args.base_url))
+    progress = Progress()
+    result = build(args.content, args.templates, RenderOptions(drafts=args.drafts, base_url=args.base_url), progress=progress)
+    progress.finish()
     diagnostics = result.report.sorted()
     sys.stderr.write(format_text(diagnostics))
     errors, warnings = result.report.counts()
@@ -96,7 +99,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Everything a build does, in memory."""
-    result = build(args.content, args.templates, RenderOptions(drafts=True))
+    progress = Progress()
+    result = build(args.content, args.templates, RenderOptions(drafts=True), progress=progress)
+    progress.finish()
     diagnostics = result.report.sorted()
     if args.format == "json":
         sys.stdout.write(format_json(diagnostics))

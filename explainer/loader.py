@@ -13,6 +13,7 @@ from .diagnostics import Pos, Report
 from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, display, list_dir, read_bytes
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
+from .progress import ProgressFn, quiet
 from .schema import NAME_RULE, Converter, is_name
 from .yamlread import YDoc, YMap
 from .yamlread import parse as parse_yaml
@@ -70,7 +71,7 @@ def _yaml_from(data: bytes, shown: str, report: Report) -> YDoc | None:
     return None if text is None else parse_yaml(shown, text, report)
 
 
-def load_content(content_dir: str, report: Report, cache: BuildCache | None = None) -> Content:
+def load_content(content_dir: str, report: Report, cache: BuildCache | None = None, progress: ProgressFn = quiet) -> Content:
     """Read the whole content folder; problems go to the report, nothing is skipped silently.
 
     With a cache, files whose bytes were parsed before are not parsed again.
@@ -104,7 +105,7 @@ def load_content(content_dir: str, report: Report, cache: BuildCache | None = No
         if not stories.is_dir:
             report.error(Pos(stories.shown), "stories must be a folder")
         else:
-            content.stories = _load_stories(stories.path, stories.shown, report, cache)
+            content.stories = _load_stories(stories.path, stories.shown, report, cache, progress)
     return content
 
 
@@ -131,10 +132,12 @@ def _load_publishers(data: bytes, shown: str, report: Report) -> dict[str, Publi
     return publishers
 
 
-def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | None) -> list[Story]:
+def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | None, progress: ProgressFn) -> list[Story]:
     stories: list[Story] = []
     twins: dict[str, list[str]] = defaultdict(list)
-    for e in list_dir(path, shown, report):
+    entries = list_dir(path, shown, report)
+    for done, e in enumerate(entries, 1):
+        progress("reading stories", done, len(entries))
         if not e.is_dir:
             report.error(Pos(e.shown), "only story folders belong directly under stories/")
             continue

@@ -23,6 +23,7 @@ from .jsonout import article_ld, facts_json, page_ld
 from .loader import Content, Story
 from .model import SiteConfig, Stamp
 from .pages import STATUS_LABELS, join_names, latest, modified, story_page
+from .progress import ProgressFn, quiet
 
 HASHED = (".css", ".js", ".svg")
 EPOCH = "1970-01-01T00:00:00Z"
@@ -97,9 +98,16 @@ class Renderer:
     """Renders every page of one site."""
 
     def __init__(
-        self, content: Content, templates_dir: str, options: RenderOptions, report: Report, cache: BuildCache | None = None
+        self,
+        content: Content,
+        templates_dir: str,
+        options: RenderOptions,
+        report: Report,
+        cache: BuildCache | None = None,
+        progress: ProgressFn = quiet,
     ) -> None:
         assert content.site is not None
+        self.progress = progress
         self.cache = cache
         # Everything a story's own pages depend on besides the story: a cached page is reused only
         # when all of it is unchanged.
@@ -230,7 +238,8 @@ class Renderer:
         self.page("index.html", "", key=self.listing(listed), stories=listed, cards=self.cards(listed, "./"), ld=home_ld)
         topics: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
         cited_by: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
-        for story, stamp in listed:
+        for done, (story, stamp) in enumerate(listed, 1):
+            self.progress("rendering stories", done, len(listed))
             self._story(story)
             for topic in dict.fromkeys(t.name for t in story.facts.topics):
                 topics[topic].append((story, stamp))
@@ -301,7 +310,12 @@ def _path_of(base: str) -> str:
 
 
 def render_site(
-    content: Content, templates_dir: str, options: RenderOptions, report: Report, cache: BuildCache | None = None
+    content: Content,
+    templates_dir: str,
+    options: RenderOptions,
+    report: Report,
+    cache: BuildCache | None = None,
+    progress: ProgressFn = quiet,
 ) -> dict[str, bytes]:
     """Render a checked site; template problems are added to the report. A cache reuses unchanged story pages."""
-    return Renderer(content, templates_dir, options, report, cache).render_all()
+    return Renderer(content, templates_dir, options, report, cache, progress).render_all()
