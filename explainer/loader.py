@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import narrative as narrative_mod
 from .cache import BuildCache, digest, parsed, stat_signature
@@ -17,6 +19,8 @@ from .progress import ProgressFn, quiet
 from .schema import NAME_RULE, Converter, is_name
 from .yamlread import YDoc, YMap
 from .yamlread import parse as parse_yaml
+
+T = TypeVar("T")
 
 # Top-level output folders a story's URL must not take.
 RESERVED_SLUGS = frozenset({"topics", "sources", "static"})
@@ -60,6 +64,20 @@ def read(path: str, shown: str, limit: int, report: Report, cache: BuildCache | 
     return result
 
 
+def _read_parsed(
+    entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report, cache: BuildCache | None
+) -> tuple[T | None, bytes]:
+    """Read a file and parse it, or reuse the parse of the same bytes: (result, digest of its bytes)."""
+    if entry is None or entry.is_dir:
+        return None, b""
+    got = read(entry.path, entry.shown, limit, report, cache)
+    if got is None:
+        return None, b""
+    data, data_digest = got
+    key = (make.__name__, entry.shown, data_digest)
+    return parsed(cache, key, report, lambda r: make(data, entry.shown, r)), data_digest
+
+
 def read_yaml(path: str, shown: str, report: Report) -> YDoc | None:
     """Read and parse one YAML file strictly; None when it is unreadable."""
     data = read_bytes(path, shown, YAML_LIMIT, report)
@@ -87,18 +105,15 @@ def load_content(content_dir: str, report: Report, cache: BuildCache | None = No
         if name not in entries and not os.path.lexists(os.path.join(content_dir, name)):
             report.error(Pos(display(shown_root, name)), f"missing {name}" + ("/ folder" if name == "stories" else ""))
     for name, e in entries.items():
-        if name not in ("site.yaml", "publishers.yaml", "stories"):
+        if name in ("site.yaml", "publishers.yaml") and e.is_dir:
+            report.error(Pos(e.shown), f"{name} must be a file")
+        elif name not in ("site.yaml", "publishers.yaml", "stories"):
             report.warning(Pos(e.shown), "ignored: content/ holds site.yaml, publishers.yaml and stories/ only")
             if e.is_dir:
                 check_tree(e.path, e.shown, report)
-    site, site_digest = entries.get("site.yaml"), b""
-    if site is not None and (got := read(site.path, site.shown, YAML_LIMIT, report, cache)) is not None:
-        data, site_digest = got
-        content.site = parsed(cache, ("site", site.shown, site_digest), report, lambda r: _load_site(data, site.shown, r))
-    pubs, pubs_digest = entries.get("publishers.yaml"), b""
-    if pubs is not None and (pgot := read(pubs.path, pubs.shown, YAML_LIMIT, report, cache)) is not None:
-        pdata, pubs_digest = pgot
-        content.publishers = parsed(cache, ("publishers", pubs.shown, pubs_digest), report, lambda r: _load_publishers(pdata, pubs.shown, r))
+    content.site, site_digest = _read_parsed(entries.get("site.yaml"), YAML_LIMIT, _load_site, report, cache)
+    publishers, pubs_digest = _read_parsed(entries.get("publishers.yaml"), YAML_LIMIT, _load_publishers, report, cache)
+    content.publishers = publishers or {}
     content.digest = digest(site_digest, pubs_digest)
     stories = entries.get("stories")
     if stories is not None:
@@ -184,18 +199,8 @@ def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCa
         elif entry is not None and entry.is_dir:
             report.error(Pos(entry.shown), f"{name} must be a file")
     # Each file is checked even when the other is missing, so one run shows every problem.
-    facts, facts_digest = None, b""
-    if facts_entry is not None and not facts_entry.is_dir:
-        got = read(facts_entry.path, facts_entry.shown, YAML_LIMIT, report, cache)
-        if got is not None:
-            data, facts_digest = got
-            facts = parsed(cache, ("facts", facts_entry.shown, facts_digest), report, lambda r: _facts_from(data, facts_entry.shown, r))
-    narrative, md_digest = None, b""
-    if md_entry is not None and not md_entry.is_dir:
-        md_got = read(md_entry.path, md_entry.shown, NARRATIVE_LIMIT, report, cache)
-        if md_got is not None:
-            md, md_digest = md_got
-            narrative = parsed(cache, ("narrative", md_entry.shown, md_digest), report, lambda r: _narrative_from(md, md_entry.shown, r))
+    facts, facts_digest = _read_parsed(facts_entry, YAML_LIMIT, _facts_from, report, cache)
+    narrative, md_digest = _read_parsed(md_entry, NARRATIVE_LIMIT, _narrative_from, report, cache)
     if facts is None or narrative is None or facts_entry is None or md_entry is None:
         return None
     return Story(slug, facts_entry.shown, md_entry.shown, facts, narrative, digest(facts_digest, md_digest))
