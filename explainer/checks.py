@@ -91,18 +91,21 @@ def check_story(story: Story, publishers: dict[str, Publisher], report: Report) 
 
 
 def _check_via_cycles(story: Story, report: Report) -> None:
-    """A source read via another must not, through the chain, be read via itself."""
+    """A source read via another must not, through the chain, be read via itself (linear in the sources)."""
     sources = story.facts.sources
-    reported: set[str] = set()
+    done: set[str] = set()
     for start in sources:
-        seen: list[str] = []
+        path: list[str] = []
+        on_path: set[str] = set()
         key: str | None = start
-        while key is not None and key in sources and key not in seen:
-            seen.append(key)
+        while key is not None and key in sources and key not in done and key not in on_path:
+            path.append(key)
+            on_path.add(key)
             via = sources[key].via
             key = via.name if via is not None else None
-        if key == start and start not in reported:
-            reported.update(seen)
-            via = sources[start].via
+        if key is not None and key in on_path:
+            cycle = path[path.index(key):]
+            via = sources[cycle[0]].via
             assert via is not None
-            report.error(via.pos, "'via' goes round in a circle: " + " -> ".join([*seen, start]))
+            report.error(via.pos, "'via' goes round in a circle: " + " -> ".join([*cycle, cycle[0]]))
+        done.update(path)

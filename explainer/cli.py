@@ -12,7 +12,7 @@ from .builder import build
 from .diagnostics import format_json, format_text
 from .progress import Progress
 from .render import RenderOptions
-from .schema import is_web_url
+from .schema import is_base_url
 from .writer import OutputError, write_site
 
 
@@ -68,8 +68,8 @@ def check_folders(args: argparse.Namespace) -> None:
             if _inside(out, folder) or _inside(folder, out):
                 raise UsageError(f"--out {out} overlaps --{name} {folder}; choose an output folder outside both")
     base_url = getattr(args, "base_url", None)
-    if base_url is not None and not is_web_url(base_url):
-        raise UsageError(f"--base-url {base_url}: not an absolute http(s) URL")
+    if base_url is not None and not is_base_url(base_url):
+        raise UsageError(f"--base-url {base_url}: not an absolute http(s) address without query, fragment or quotes")
 
 
 def cmd_build(args: argparse.Namespace) -> int:

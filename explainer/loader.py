@@ -163,6 +163,7 @@ def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | Non
             continue
         if e.name in RESERVED_SLUGS:
             report.error(Pos(e.shown), f"'{e.name}' is reserved for the site's own pages; choose another story name")
+            check_tree(e.path, e.shown, report)
             continue
         story = _load_story(e.name, e.path, e.shown, report, cache)
         if story is not None:

@@ -97,7 +97,7 @@ class SiteConfig(Located):
     description: str = field(
         default="", metadata=spec("text", required=True, doc="one sentence; the home page's meta description and the feed's subtitle")
     )
-    base_url: str = field(default="", metadata=spec("url", required=True, doc="where the site is published"))
+    base_url: str = field(default="", metadata=spec("base_url", required=True, doc="where the site is published"))
     language: str = field(default="en", metadata=spec("language", doc="BCP 47 tag; the lang of every page"))
     publisher: Person = field(default_factory=Person, metadata=spec("object", required=True, of=Person, doc="who publishes the site"))
     corrections_policy: str | None = field(default=None, metadata=spec("url", doc="linked from every story's corrections block"))

@@ -171,9 +171,7 @@ def parse(text: str, path: str, report: Report) -> Narrative:
             if token.tag in ("h1", "h2"):
                 token.tag = "h2"
                 title = tokens[i + 1].content.strip()
-                anchor = slugify(title)
-                while anchor in anchors or anchor in RESERVED_ANCHORS:
-                    anchor += "-x"
+                anchor = _anchor(title, anchors)
                 anchors.add(anchor)
                 token.attrSet("id", anchor)
                 current = Section(title, anchor, [], is_why=_plain(title).lower() in WHY_TITLES)
@@ -196,6 +194,18 @@ def parse(text: str, path: str, report: Report) -> Narrative:
     return narrative
 
 
+def _anchor(title: str, taken: set[str]) -> str:
+    """A heading's id: never one the page uses for its own blocks, sources, facts or citations."""
+    anchor = slugify(title)
+    if anchor in RESERVED_ANCHORS or anchor.startswith(RESERVED_PREFIXES) or anchor.endswith("-title"):
+        anchor = "section-" + anchor
+    unique, n = anchor, 1
+    while unique in taken:
+        n += 1
+        unique = f"{anchor}-{n}"
+    return unique
+
+
 def _plain(title: str) -> str:
     return re.sub(r"[*_`]", "", title).strip().rstrip(".:?!")
 
@@ -211,6 +221,9 @@ def _check_inline(inline: Token, where: _Locator, report: Report, narrative: Nar
             problem = link_problem(str(target or ""))
             if problem:
                 report.error(where.inline(inline, offset), problem)
+            if child.type == "image" and any(c.type == "citation" for c in child.children or []):
+                # An image's description becomes its alt text, where a marker cannot live.
+                report.error(where.inline(inline, offset), "a citation inside an image's description is not allowed; cite after the image")
         elif child.type == "citation":
             kind, body = child.meta["kind"], child.meta["body"]
             for name, at, problem in split_names(kind, body):
@@ -222,6 +235,7 @@ def _check_inline(inline: Token, where: _Locator, report: Report, narrative: Nar
 
 
 # Anchors the explainer page uses for its own blocks; narrative headings never take them.
+RESERVED_PREFIXES = ("source-", "fact-", "cite-", "section-")
 RESERVED_ANCHORS = frozenset(
     {"main", "top", "takeaways", "narrative", "quotes", "unknowns", "timeline", "facts", "sources", "corrections", "why"}
 )

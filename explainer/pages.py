@@ -100,12 +100,16 @@ class Citer:
         self.places = 0
 
     def label(self, key: str) -> str:
-        """The publisher's name, with the one it was read through: 'Meduza, via The Kyiv Independent'."""
-        source = self.sources[key]
-        name = self.publishers[source.publisher.name].name
-        if source.via is not None:
-            return f"{name}, via {self.label(source.via.name)}"
-        return name
+        """The publisher's name, with the ones it was read through: 'Meduza, via The Kyiv Independent'."""
+        names: list[str] = []
+        seen: set[str] = set()
+        current: str | None = key
+        while current is not None and current not in seen:  # the check refuses cycles; never loop anyway
+            seen.add(current)
+            source = self.sources[current]
+            names.append(self.publishers[source.publisher.name].name)
+            current = source.via.name if source.via is not None else None
+        return ", via ".join(names)
 
     def _entry(self, key: str) -> SourceEntry:
         entry = self.entries.get(key)

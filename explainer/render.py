@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .cache import BuildCache, digest
 from .diagnostics import Pos, Report
@@ -56,7 +56,14 @@ def make_env(templates_dir: str) -> jinja2.Environment:
 def templates_digest(templates_dir: str) -> bytes:
     """A digest of every file under the templates folder: names and bytes."""
     parts: list[bytes] = []
-    for folder, dirs, files in os.walk(templates_dir):
+    seen: set[str] = set()
+    # Jinja follows symbolic links, so the digest does too (each real folder once, so a loop ends).
+    for folder, dirs, files in os.walk(templates_dir, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(folder, name)
@@ -135,6 +142,7 @@ class Renderer:
         self.out: dict[str, bytes] = {}
         self.entries: dict[str, tuple[Any, ...]] = {}  # slug -> what lists show of the story
         self.fragments: dict[Any, Markup] = {}
+        self.callers: dict[tuple[str, str], jinja2.Template] = {}
 
     def canonical(self, folder: str) -> str:
         """The absolute URL of a page folder ('' for the home page)."""
@@ -161,14 +169,14 @@ class Renderer:
             if cached is not None:
                 self.out[path] = cached
                 return
-        errors_before = len(self.report.items)
         self._render(template, path, **context)
-        if key is not None and self.cache is not None and len(self.report.items) == errors_before:
+        if key is not None and self.cache is not None and not self.report.failed():
             self.cache.pages.put(memo_key, self.out[path])
 
     def _render(self, template: str, path: str, **context: Any) -> None:
         root = context.get("root", "./")
-        context.setdefault("asset", lambda name: Markup(root + self.static[name][0]) if name in self.static else self._missing_asset(name))
+        # The root is escaped like any text: on 404.html it comes from base_url, not from us.
+        context.setdefault("asset", lambda name: escape(root) + self.static[name][0] if name in self.static else self._missing_asset(name))
         try:
             text = self.env.get_template(template).render(site=self.site, publishers=self.publishers, **context)
         except jinja2.TemplateSyntaxError as exc:
@@ -202,14 +210,22 @@ class Renderer:
             cached = self.cache.pages.get(key)
         if cached is None:
             try:
-                cached = Markup(getattr(self.env.get_template(template).module, macro)(story, stamp, *args))
+                cached = Markup(self._fragment_template(template, macro).render(story=story, stamp=stamp, args=args))
             except Exception as exc:  # a template's failure, reported at its line like any other
                 self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
-                cached = Markup("")
-            if self.cache is not None:
+                return Markup("")  # never cached: the build fails, and the next one must try again
+            if self.cache is not None and not self.report.failed():
                 self.cache.pages.put(key, cached)
         self.fragments[key] = cached
         return cached
+
+    def _fragment_template(self, template: str, macro: str) -> jinja2.Template:
+        """A one-line template calling a macro: rendering through it lets Jinja map errors to template lines."""
+        compiled = self.callers.get((template, macro))
+        if compiled is None:
+            compiled = self.env.from_string(f'{{% from "{template}" import {macro} %}}{{{{ {macro}(story, stamp, *args) }}}}')
+            self.callers[(template, macro)] = compiled
+        return compiled
 
     def _missing_asset(self, name: str) -> Markup:
         raise jinja2.TemplateRuntimeError(f"no static file '{name}' under {display(self.templates_dir, 'static')}")
@@ -286,10 +302,9 @@ class Renderer:
         page = story_page(story, self.publishers)
         folder = f"{story.slug}/"
         canonical = self.canonical(folder)
-        errors_before = len(self.report.items)
         self.page("story.html", folder, page=page, facts=story.facts, ld=article_ld(page, self.site, canonical))
         self.out[f"{story.slug}/facts.json"] = facts_json(page, self.publishers, canonical)
-        if self.cache is not None and len(self.report.items) == errors_before:
+        if self.cache is not None and not self.report.failed():
             paths = (f"{folder}index.html", f"{story.slug}/facts.json")
             self.cache.pages.put(key, {p: self.out[p] for p in paths})
 

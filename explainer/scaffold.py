@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 from .diagnostics import Report
 from .files import display
-from .loader import read_yaml
+from .loader import RESERVED_SLUGS, read_yaml
 from .schema import NAME_RULE, is_name
 from .yamlread import YMap
 
@@ -23,7 +24,7 @@ sources:
   first-source:
     publisher: {publisher}
     title: "Replace with the title of the article you rely on"
-    url: "{url}"
+    url: {url}
     relation: reporting
 facts:
   - id: first-fact
@@ -51,6 +52,8 @@ def new_story(content_dir: str, slug: str, today: dt.date | None = None) -> list
     """Create content/stories/SLUG with a draft facts.yaml and explainer.md; return the paths made."""
     if not is_name(slug):
         raise ScaffoldError(f"'{slug}' is not a valid story name: {NAME_RULE}")
+    if slug in RESERVED_SLUGS:
+        raise ScaffoldError(f"'{slug}' is reserved for the site's own pages; choose another story name")
     folder = os.path.join(content_dir, "stories", slug)
     if os.path.lexists(folder):
         raise ScaffoldError(f"{display(folder)} already exists")
@@ -58,7 +61,7 @@ def new_story(content_dir: str, slug: str, today: dt.date | None = None) -> list
     os.makedirs(folder)
     made = []
     day = (today or dt.date.today()).isoformat()
-    for name, text in (("facts.yaml", FACTS.format(today=day, publisher=publisher, url=url)), ("explainer.md", EXPLAINER)):
+    for name, text in (("facts.yaml", FACTS.format(today=day, publisher=publisher, url=json.dumps(url))), ("explainer.md", EXPLAINER)):
         path = os.path.join(folder, name)
         with open(path, "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -76,4 +79,5 @@ def _first_publisher(content_dir: str) -> tuple[str, str]:
         raise ScaffoldError(f"{display(path)} must list at least one publisher before a story can cite it")
     key, value = root.items[0]
     url = value.get("url") if isinstance(value, YMap) else None
+    # A JSON string is a YAML double-quoted scalar: any URL is written back exactly.
     return key.value, getattr(url, "value", "https://example.org/")

@@ -85,6 +85,19 @@ def is_web_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and value.split(":", 1)[0] in ("http", "https")
 
 
+# Characters a URL may hold as written (RFC 3986 unreserved, reserved and percent signs): anything
+# else (quotes, angle brackets, backslashes, spaces) has no business in an address.
+_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+
+
+def is_base_url(value: str) -> bool:
+    """True for an address a site can be published under: absolute http(s), no query, fragment or odd characters."""
+    if not is_web_url(value) or not _URL_CHARS.match(value) or "'" in value:
+        return False
+    parts = urlsplit(value)
+    return not parts.query and not parts.fragment and "?" not in value and "#" not in value
+
+
 class Converter:
     """Reads one YAML file's nodes into model objects, reporting every problem it meets."""
 
@@ -183,7 +196,12 @@ class Converter:
             return _INVALID
         if kind == "text":
             return self.text(meta, node, name)
-        if kind == "url":
+        if kind == "base_url" and is_web_url(value):
+            if not is_base_url(value):
+                self.error(node.pos, f"'{value}' cannot be a base_url: write an absolute http(s) address without query, fragment or quotes")
+                return _INVALID
+            return value
+        if kind in ("url", "base_url"):
             if not is_web_url(value):
                 self.error(node.pos, f"'{value}' is not an absolute http(s) URL")
                 return _INVALID

@@ -183,7 +183,22 @@ def make_app(root: str, preview: Preview) -> Any:
                 self.set_header("Cache-Control", "no-store")
                 self.finish(error_page(errors))
                 return
-            await super().get(path, include_body)
+            # Read the file through one open descriptor and send exactly those bytes: tornado's own
+            # handler takes the size and the content in separate steps, and a rebuild renaming a
+            # new file into place between them would send a length that does not match the body.
+            self.path = self.parse_url_path(path)
+            absolute = self.validate_absolute_path(self.root, self.get_absolute_path(self.root, self.path))
+            if absolute is None:  # redirected (a folder without its trailing slash)
+                return
+            self.absolute_path = absolute
+            try:
+                with open(absolute, "rb") as f:
+                    data = f.read()
+            except (FileNotFoundError, IsADirectoryError):
+                raise web.HTTPError(404) from None
+            self.set_header("Content-Type", self.get_content_type())
+            self.set_extra_headers(path)
+            self.finish(data if include_body else b"")
 
         def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
             # Dotfiles (the output marker, anything hidden) and NUL bytes are never served; tornado

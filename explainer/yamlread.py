@@ -19,7 +19,8 @@ MAX_DEPTH = 20
 
 # Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
 # and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+MAX_CHARACTER_ERRORS = 50
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -109,16 +110,31 @@ def _hide_separators(text: str) -> tuple[str, dict[int, str]]:
 
 
 def _prescan(path: str, text: str, report: Report) -> bool:
-    """Report every control character at its place; True when the text is fit to parse."""
-    ok = True
+    """Report characters a YAML file must not hold, at their places; True when the text is fit to parse."""
+    found = 0
+    line, line_start, scanned = 1, 0, 0
     for m in _CONTROL.finditer(text):
-        line, col = position_of(text, m.start())
-        report.error(Pos(path, line, col), f"control character U+{ord(m.group()):04X} is not allowed")
-        ok = False
-    return ok
+        found += 1
+        if found > MAX_CHARACTER_ERRORS:
+            continue
+        # Count line breaks incrementally: one pass over the file however many characters are bad.
+        for br in _LINE_BREAK.finditer(text, scanned, m.start()):
+            line += 1
+            line_start = br.end()
+        scanned = m.start()
+        report.error(Pos(path, line, m.start() - line_start + 1), f"{_character(m.group())} is not allowed")
+    if found > MAX_CHARACTER_ERRORS:
+        report.error(Pos(path), f"{found - MAX_CHARACTER_ERRORS} more characters that are not allowed")
+    return found == 0
+
+
+def _character(char: str) -> str:
+    kind = "character" if ord(char) >= 0xFFFE else "control character"
+    return f"{kind} U+{ord(char):04X}"
 
 
 MAX_TAB_ERRORS = 50
+_LEADING_TAB = re.compile(r"^ *\t(?=[ \t]*\S)")
 
 
 def parse(path: str, text: str, report: Report) -> YDoc:
@@ -127,37 +143,22 @@ def parse(path: str, text: str, report: Report) -> YDoc:
     if not _prescan(path, text, report):
         return YDoc(path, None, lines)
     text, restore = _hide_separators(text)
-    tabs = 0
-    while True:
-        attempt = Report()
-        tab, root, failed = _parse_once(path, text, attempt, restore)
-        if tab is None or tabs >= MAX_TAB_ERRORS:
-            if tabs:
-                # The lines with tabs were blanked to read on; what else this parse says may be an
-                # artefact of that, so only the tab errors are reported for this file.
-                return YDoc(path, None, lines)
-            report.extend(attempt)
-            return YDoc(path, None if failed else root, lines)
-        # PyYAML refuses a tab wherever it would be indentation (and only there), at the tab, then
-        # stops. Report it, blank that line (same length, so positions hold) and read on, so that
-        # every line indented with tabs is reported in one run.
-        report.error(Pos(path, tab[0] + 1, tab[1] + 1), "tabs are not allowed for indentation; use spaces")
-        tabs += 1
-        start = _offset(text, tab[0], 0)
-        end = _LINE_BREAK.search(text, start)
-        stop = end.start() if end else len(text)
-        text = text[:start] + " " * (stop - start) + text[stop:]
-
-
-def _offset(text: str, line: int, col: int) -> int:
-    """The index of a 0-based line and column."""
-    index = 0
-    for _ in range(line):
-        m = _LINE_BREAK.search(text, index)
-        if m is None:
-            break
-        index = m.end()
-    return index + col
+    tab, root, failed = _parse_once(path, text, report, restore)
+    if tab is None:
+        return YDoc(path, None if failed else root, lines)
+    # PyYAML stops at the first tab it refuses. Report it, and every later line indented with tabs
+    # (a linear scan, not one parse per tab: a large file with many such lines stays quick).
+    line, col = tab
+    leading = not lines[line][:col].strip(" ")
+    message = "tabs are not allowed for indentation; use spaces" if leading else "a tab is not allowed here; use spaces"
+    report.error(Pos(path, line + 1, col + 1), message)
+    reported = 1
+    for index in range(line + 1, len(lines)):
+        m = _LEADING_TAB.match(lines[index])
+        if m and reported < MAX_TAB_ERRORS:
+            report.error(Pos(path, index + 1, m.end()), "tabs are not allowed for indentation; use spaces")
+            reported += 1
+    return YDoc(path, None, lines)
 
 
 # libyaml's parser, when PyYAML has it, gives the same events and positions as the pure-Python one
@@ -168,7 +169,9 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -> tuple[tuple[int, int] | None, YNode | None, bool]:
     """One parse: (where a tab stopped it, or None), the root, and whether it failed."""
-    if _FAST_LOADER is not None:
+    # libyaml accepts some tabs that PyYAML refuses: a file with a tab is judged by PyYAML alone, so
+    # the verdict never depends on which parser is installed.
+    if _FAST_LOADER is not None and "\t" not in text:
         fast = Report()
         builder = _Builder(path, fast, restore)
         try:
@@ -200,8 +203,13 @@ def _parse_pure(path: str, text: str, report: Report, restore: dict[int, str]) -
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         report.error(Pos(path, line, col), f"YAML does not parse: {problem}")
         return None, None, True
-    except yaml.YAMLError as exc:  # reader errors carry no mark of the MarkedYAMLError kind
-        report.error(Pos(path, 1, 1), f"YAML does not parse: {exc}")
+    except yaml.reader.ReaderError as exc:  # a character PyYAML will not read, located by its index
+        line, col = position_of(text, exc.position)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        report.error(Pos(path, line, col), f"{_character(char)} is not allowed")
+        return None, None, True
+    except yaml.YAMLError as exc:
+        report.error(Pos(path, 1, 1), "YAML does not parse: " + " ".join(str(exc).split()))
         return None, None, True
     if builder.root is None and not builder.failed:
         report.error(Pos(path), "the file is empty; expected a mapping")
@@ -270,7 +278,7 @@ class _Builder:
         value = event.value.translate(self.restore) if self.restore else event.value
         bad = _CONTROL.search(value)
         if bad:
-            self.report.error(self._pos(event.start_mark), f"control character U+{ord(bad.group()):04X} is not allowed")
+            self.report.error(self._pos(event.start_mark), f"{_character(bad.group())} is not allowed")
         end: Any = event.end_mark
         # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
         node = YScalar(self._pos(event.start_mark), value, not event.style, end.line, end.column)

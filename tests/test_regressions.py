@@ -1,0 +1,190 @@
+"""Defects found in review, each pinned by a test of the behaviour the format requires."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from explainer import yamlread
+from explainer.builder import build
+from explainer.cache import BuildCache
+from explainer.cli import main
+from explainer.diagnostics import Report
+
+from .conftest import TEMPLATES
+from .test_invalid_sites import run_check
+
+FACTS = "content/stories/alpha/facts.yaml"
+NARRATIVE = "content/stories/alpha/explainer.md"
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        status = main(list(args))
+    return status, out.getvalue()
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_base_url_cannot_smuggle_markup_into_any_page(mini_site: Path) -> None:
+    replace(mini_site / "content/site.yaml", "base_url: https://mini.example.org", 'base_url: "https://mini.example.org/a\\"><script>alert(1)</script>/"')
+    status, lines = run_check()
+    assert status == 1 and len(lines) == 1 and lines[0].startswith("content/site.yaml:3:11: error: ") and "cannot be a base_url" in lines[0]
+    assert run("build", "--templates", str(TEMPLATES), "--base-url", 'https://x.example/"><script>')[0] == 2
+    assert run("build", "--templates", str(TEMPLATES), "--base-url", "https://x.example/news?x=1#top")[0] == 2
+
+
+def test_the_404_page_escapes_its_root(mini_site: Path) -> None:
+    replace(mini_site / "content/site.yaml", "base_url: https://mini.example.org", "base_url: https://mini.example.org/a&b/")
+    result = build("content", str(TEMPLATES))
+    page = result.files["404.html"].decode()
+    assert 'href="/a&amp;b/static/style.' in page and 'href="/a&b/' not in page
+
+
+def test_a_failed_template_fragment_is_never_reused_by_a_cached_build(mini_site: Path) -> None:
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    replace(mini_site / "templates/_macros.html", "<article>", "<article>{{ story.nope }}")
+    cache = BuildCache()
+    assert not build("content", "templates", cache=cache).ok()
+    (mini_site / NARRATIVE).write_text((mini_site / NARRATIVE).read_text() + "\nMore [@wire].\n")
+    cached, full = build("content", "templates", cache=cache), build("content", "templates")
+    assert not full.ok()
+    assert cached.files == full.files and cached.report.sorted() == full.report.sorted()
+
+
+def test_template_errors_inside_macros_point_at_the_macro_line(mini_site: Path) -> None:
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    macros = mini_site / "templates/_macros.html"
+    lines = macros.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if "<article>" in line)
+    replace(macros, "<article>", "<article>{{ story.nope }}")
+    status, output = run("check", "--templates", "templates")
+    assert status == 1
+    assert f"templates/_macros.html:{number}: error: template error: UndefinedError" in output
+
+
+@pytest.mark.parametrize("text", [
+    "summary: A short\n  \tsummary of alpha.\n",
+    "topics: [space,\n\tnews]\n",
+    "headline: Alpha happened\t\n",
+    "a:\n\tb: 1\n",
+    'a: "x\n\ty"\n',
+])
+def test_tab_verdicts_do_not_depend_on_which_yaml_parser_is_installed(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_fast, with_pure = Report(), Report()
+    fast_doc = yamlread.parse("f.yaml", text, with_fast)
+    monkeypatch.setattr(yamlread, "_FAST_LOADER", None)
+    pure_doc = yamlread.parse("f.yaml", text, with_pure)
+    assert with_fast.sorted() == with_pure.sorted()
+    assert (fast_doc.root is None) == (pure_doc.root is None)
+
+
+def test_many_tab_indented_lines_are_reported_quickly() -> None:
+    text = "".join(f"k{i}: {'x' * 40}\n" for i in range(5000)) + "a:\n" + "\tb: 1\n" * 200
+    report = Report()
+    started = time.perf_counter()
+    yamlread.parse("f.yaml", text, report)
+    assert time.perf_counter() - started < 3
+    tabs = [d for d in report.sorted() if "tabs are not allowed" in d.message]
+    assert len(tabs) == yamlread.MAX_TAB_ERRORS and tabs[0].pos.line == 5002
+
+
+def test_a_long_via_chain_builds_and_the_cycle_check_is_linear(mini_site: Path) -> None:
+    n = 1500
+    sources = "".join(
+        f"  s{i}:\n    publisher: daily\n    url: https://daily.example.com/{i}\n" + (f"    via: s{i + 1}\n" if i < n - 1 else "")
+        for i in range(n)
+    )
+    facts = (mini_site / FACTS).read_text()
+    facts = re.sub(r"sources:\n(  .*\n|    .*\n)*?facts:", "sources:\n" + sources + "facts:", facts, count=1)
+    facts = facts.replace("sources: [wire, daily]", "sources: [s0]").replace("[#alpha-happened]", "[#alpha-happened]")
+    (mini_site / FACTS).write_text(facts)
+    (mini_site / NARRATIVE).write_text("Alpha happened [#alpha-happened].\n\n## Why this matters\n\nIt matters.\n")
+    started = time.perf_counter()
+    result = build("content", str(TEMPLATES))
+    assert result.ok(), result.report.sorted()[:3]
+    assert time.perf_counter() - started < 10
+    assert ", via ".join(["The Daily"] * 3) in result.files["alpha/index.html"].decode()
+    cyclic = facts.replace("    url: https://daily.example.com/1499\n", "    url: https://daily.example.com/1499\n    via: s0\n")
+    (mini_site / FACTS).write_text(cyclic)
+    started = time.perf_counter()
+    status, lines = run_check()
+    assert time.perf_counter() - started < 10
+    assert status == 1
+    assert next(line for line in lines if "circle" in line).endswith("s1498 -> s1499 -> s0")
+
+
+def test_a_citation_inside_an_image_description_is_an_error(mini_site: Path) -> None:
+    (mini_site / NARRATIVE).write_text("Alpha [@wire] ![pic [#no-such-fact]](pic.png)\n\n## Why this matters\n\nIt matters.\n")
+    status, lines = run_check()
+    assert status == 1
+    assert f"{NARRATIVE}:1:15: error: a citation inside an image's description is not allowed; cite after the image" in lines
+
+
+def test_a_file_full_of_control_characters_is_refused_quickly_with_few_lines(mini_site: Path) -> None:
+    (mini_site / FACTS).write_text("a: " + "\x01" * 1_000_000)
+    started = time.perf_counter()
+    status, lines = run_check()
+    assert time.perf_counter() - started < 5
+    assert status == 1 and len(lines) == yamlread.MAX_CHARACTER_ERRORS + 1
+    assert lines[1] == f"{FACTS}:1:4: error: control character U+0001 is not allowed"
+    assert lines[0] == f"{FACTS}: error: {1_000_000 - yamlread.MAX_CHARACTER_ERRORS} more characters that are not allowed"
+
+
+def test_noncharacters_are_located_on_one_line(mini_site: Path) -> None:
+    replace(mini_site / FACTS, "text: Alpha happened on Thursday.", "text: Alpha happened \ufffe on Thursday.")
+    status, lines = run_check()
+    assert status == 1
+    assert lines == [f"{FACTS}:15:26: error: character U+FFFE is not allowed"]
+
+
+def test_narrative_headings_never_take_the_page_s_own_ids(mini_site: Path) -> None:
+    (mini_site / NARRATIVE).write_text(
+        "Alpha [@wire].\n\n## Source wire\n\nA [@daily].\n\n## Cite 1\n\nB [@wire].\n\n## Fact alpha happened\n\nC [@wire].\n\n"
+        "## Takeaways title\n\nD [@wire].\n\n## Why this matters\n\nOne.\n\n## Why it matters\n\nTwo.\n"
+    )
+    page = build("content", str(TEMPLATES)).files["alpha/index.html"].decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert 'href="#source-wire"' in page and 'id="source-wire"' in page
+
+
+def test_templates_in_a_symlinked_folder_are_part_of_the_cache_key(mini_site: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    partials = tmp_path_factory.mktemp("partials")
+    (partials / "note.html").write_text("<p>first note</p>\n")
+    (mini_site / "templates/partials").symlink_to(partials, target_is_directory=True)
+    replace(mini_site / "templates/story.html", '<p class="data-link">', '{% include "partials/note.html" %}\n<p class="data-link">')
+    cache = BuildCache()
+    assert "first note" in build("content", "templates", cache=cache).files["alpha/index.html"].decode()
+    (partials / "note.html").write_text("<p>second note</p>\n")
+    cached, full = build("content", "templates", cache=cache), build("content", "templates")
+    assert cached.files == full.files
+    assert "second note" in cached.files["alpha/index.html"].decode()
+
+
+def test_new_refuses_reserved_names_and_writes_any_url_safely(mini_site: Path) -> None:
+    assert run("new", "topics")[0] == 2
+    replace(mini_site / "content/publishers.yaml", "url: https://wire.example.com/", "url: 'https://wire.example.com/a\\b'")
+    assert run("new", "fresh")[0] == 0
+    assert run("check", "--strict", "--templates", str(TEMPLATES)) == (0, "check passed: 0 error(s), 0 warning(s)\n")
+
+
+def test_a_symlink_inside_a_reserved_story_folder_is_reported(mini_site: Path) -> None:
+    stories = mini_site / "content/stories"
+    (stories / "topics").mkdir()
+    (stories / "topics/facts.yaml").symlink_to(stories / "alpha/facts.yaml")
+    status, lines = run_check()
+    assert status == 1
+    assert "content/stories/topics/facts.yaml: error: symbolic links are not allowed under content/ (they are never followed)" in lines
