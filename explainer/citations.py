@@ -27,7 +27,9 @@ def citations_plugin(md: MarkdownIt, *, rule_name: str = "citation") -> None:
     """Add the citation rule before links; markers render through ``env['cite']``."""
 
     def citation(state: StateInline, silent: bool) -> bool:
-        if state.src[state.pos] != "[":
+        # markdown-it scans silently only to find where a link's text ends; there a citation must
+        # count as plain brackets, or the link is taken for a link nested in a link and dropped.
+        if silent or state.src[state.pos] != "[":
             return False
         m = _CITATION.match(state.src, state.pos, state.posMax)
         if m is None:

@@ -6,6 +6,7 @@ can be reported at its place) and rendered as escaped text, never as markup.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class _Locator:
         self.lines = split_lines(text)
         self.cursor: dict[int, int] = {}  # per source line: where the last located content ended
         self.starts: dict[int, list[int]] = {}  # per inline token: the column where each of its lines starts
+        self.breaks: dict[int, list[int]] = {}  # per inline token: where each line begins in its content
 
     def _find(self, index: int, content_line: str) -> int:
         src = self.lines[index] if index < len(self.lines) else ""
@@ -149,9 +151,12 @@ class _Locator:
         if starts is None:
             starts = [self._find(first + i, line) for i, line in enumerate(content.split("\n"))]
             self.starts[id(parent)] = starts
-        before = content[:offset]
-        line_in = before.count("\n")
-        col_in = offset - (before.rfind("\n") + 1)
+        breaks = self.breaks.get(id(parent))
+        if breaks is None:  # offsets of the content's line starts, once per token: many places stay cheap
+            breaks = [0] + [i + 1 for i, c in enumerate(content) if c == "\n"]
+            self.breaks[id(parent)] = breaks
+        line_in = bisect.bisect_right(breaks, offset) - 1
+        col_in = offset - breaks[line_in]
         return Pos(self.path, first + line_in + 1, starts[line_in] + col_in + 1)
 
 
@@ -212,8 +217,17 @@ def _plain(title: str) -> str:
 
 def _check_inline(inline: Token, where: _Locator, report: Report, narrative: Narrative) -> None:
     """Report raw HTML and refused links, and collect the names citations use."""
+    link_depth = 0
     for child in inline.children or []:
         offset = child.meta.get("offset", 0) if child.meta else 0
+        if child.type == "link_open":
+            link_depth += 1
+        elif child.type == "link_close":
+            link_depth -= 1
+        elif child.type == "citation" and link_depth:
+            # Markers are links themselves, and a link inside a link is not HTML.
+            report.error(where.inline(inline, offset), "a citation inside a link's text is not allowed; cite after the link")
+            continue
         if child.type == "html_inline":
             report.warning(where.inline(inline, offset), "raw HTML is not rendered; it is shown as text")
         elif child.type in ("link_open", "image"):

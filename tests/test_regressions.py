@@ -188,3 +188,18 @@ def test_a_symlink_inside_a_reserved_story_folder_is_reported(mini_site: Path) -
     status, lines = run_check()
     assert status == 1
     assert "content/stories/topics/facts.yaml: error: symbolic links are not allowed under content/ (they are never followed)" in lines
+
+
+def test_a_citation_inside_a_link_s_text_is_an_error_and_the_link_is_kept(mini_site: Path) -> None:
+    (mini_site / NARRATIVE).write_text("Alpha [see [@wire]](https://x.example/) [@wire].\n\n## Why this matters\n\nIt matters.\n")
+    status, lines = run_check()
+    assert status == 1
+    assert lines == [f"{NARRATIVE}:1:12: error: a citation inside a link's text is not allowed; cite after the link"]
+
+
+def test_many_raw_html_warnings_are_located_in_linear_time(mini_site: Path) -> None:
+    (mini_site / NARRATIVE).write_text("Alpha [@wire] " + "<b>x\n" * 20000 + "\n## Why this matters\n\nIt matters.\n")
+    started = time.perf_counter()
+    status, lines = run_check()
+    assert time.perf_counter() - started < 5
+    assert len(lines) == 20000 and lines[-1] == f"{NARRATIVE}:20000:1: warning: raw HTML is not rendered; it is shown as text"
