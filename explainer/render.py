@@ -12,6 +12,7 @@ import traceback
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
@@ -319,8 +320,7 @@ def _timestamp(stamp: Stamp | None) -> float:
 
 
 def _path_of(base: str) -> str:
-    from urllib.parse import urlsplit
-
+    """The path part of the base URL: where 404.html's absolute links start."""
     return urlsplit(base).path or "/"
 
 
