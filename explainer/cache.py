@@ -26,6 +26,27 @@ def digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+# Entries a build did not use are dropped in one pass once there are more than this many: a pass over
+# tens of thousands of entries on every save would cost more than the few stale ones weigh.
+STALE_SLACK = 256
+
+
+class Frozen:
+    """A tuple of values that computes its hash once; cache keys built from it stay cheap to look up."""
+
+    __slots__ = ("_hash", "values")
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self.values = values
+        self._hash = hash(values)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, Frozen) and self._hash == other._hash and self.values == other.values)
+
+
 class Memo:
     """One kind of cached result, pruned to what the last build used."""
 
@@ -46,8 +67,9 @@ class Memo:
         self.used.add(key)
 
     def prune(self) -> None:
-        """Forget what the last build did not use."""
-        self.entries = {k: v for k, v in self.entries.items() if k in self.used}
+        """Forget what the last build did not use, once enough has piled up to be worth a pass."""
+        if len(self.entries) - len(self.used) > STALE_SLACK:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.used}
         self.used = set()
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from .cache import BuildCache, digest
+from .cache import BuildCache, Frozen, digest
 from .diagnostics import Pos, Report
 from .files import display, is_ignored
 from .jsonout import article_ld, facts_json, page_ld
@@ -141,7 +141,7 @@ class Renderer:
         self.env: jinja2.Environment = env
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
-        self.entries: dict[str, tuple[Any, ...]] = {}  # slug -> what lists show of the story
+        self.entries: dict[str, Frozen] = {}  # slug -> what lists show of the story
         self.fragments: dict[Any, Markup] = {}
         self.callers: dict[tuple[str, str], jinja2.Template] = {}
 
@@ -192,7 +192,7 @@ class Renderer:
             return
         self.out[path] = text.encode("utf-8")
 
-    def listing(self, stories: list[tuple[Story, Stamp]]) -> tuple[tuple[Any, ...], ...]:
+    def listing(self, stories: list[tuple[Story, Stamp]]) -> tuple[Frozen, ...]:
         """Exactly what lists of stories (home, topics, publishers, feed) show of each story."""
         return tuple(self.entries[s.slug] for s, _ in stories)
 
@@ -310,9 +310,9 @@ class Renderer:
             self.cache.pages.put(key, {p: self.out[p] for p in paths})
 
 
-def _entry(s: Story, stamp: Stamp) -> tuple[Any, ...]:
-    return (s.slug, s.facts.headline, s.facts.summary, s.facts.published.text if s.facts.published else "", s.facts.byline,
-            tuple(t.name for t in s.facts.topics), s.facts.draft, stamp.text, stamp.rfc3339())
+def _entry(s: Story, stamp: Stamp) -> Frozen:
+    return Frozen((s.slug, s.facts.headline, s.facts.summary, s.facts.published.text if s.facts.published else "", s.facts.byline,
+                   tuple(t.name for t in s.facts.topics), s.facts.draft, stamp.text, stamp.rfc3339()))
 
 
 def _timestamp(stamp: Stamp | None) -> float:
