@@ -77,23 +77,23 @@ class BuildCache:
     """What the preview keeps between builds: parsed files and rendered story pages."""
 
     def __init__(self) -> None:
-        self.parsed = Memo()  # (kind, shown path, digest of bytes) -> (result, diagnostics)
+        self.results = Memo()  # (kind, path, digest of what it came from) -> (result, diagnostics): parses, checks, listings
         self.pages = Memo()  # (slug, story digest, context digest) -> {output path: bytes}
         self.files = Memo()  # path -> (stat signature, (bytes, digest))
         self.environments = Memo()  # (templates folder, digest of every template file) -> compiled Jinja environment
 
     def finish(self) -> None:
         """Drop entries the build just finished did not use."""
-        self.parsed.prune()
+        self.results.prune()
         self.pages.prune()
         self.files.prune()
         self.environments.prune()
 
 
-def parsed(cache: BuildCache | None, key: Hashable, report: Report, make: Callable[[Report], T]) -> T:
+def remember(cache: BuildCache | None, key: Hashable, report: Report, make: Callable[[Report], T]) -> T:
     """``make(report)``, or its cached result with its diagnostics replayed into the report."""
     if cache is not None:
-        hit = cache.parsed.get(key)
+        hit = cache.results.get(key)
         if hit is not None:
             value, diagnostics = hit
             report.items.extend(diagnostics)
@@ -102,7 +102,7 @@ def parsed(cache: BuildCache | None, key: Hashable, report: Report, make: Callab
     value = make(own)
     report.extend(own)
     if cache is not None:
-        cache.parsed.put(key, (value, list[Diagnostic](own.items)))
+        cache.results.put(key, (value, list[Diagnostic](own.items)))
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cache import BuildCache, parsed
+from .cache import BuildCache, remember
 from .diagnostics import Pos, Report
 from .loader import Content, Story
 from .model import Publisher, Ref
@@ -23,7 +23,7 @@ def check_content(content: Content, report: Report, cache: BuildCache | None = N
         def check(r: Report, story: Story = story) -> None:
             check_story(story, content.publishers, r)
 
-        parsed(cache, ("check", story.facts_path, story.digest, content.digest), report, check)
+        remember(cache, ("check", story.facts_path, story.digest, content.digest), report, check)
 
 
 def check_story(story: Story, publishers: dict[str, Publisher], report: Report) -> None:

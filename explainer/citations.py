@@ -48,11 +48,12 @@ def citations_plugin(md: MarkdownIt, *, rule_name: str = "citation") -> None:
 def _render_citation(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     render: CiteRenderer | None = env.get("cite")
     if render is None:  # parsing for the check alone: show the citation as written
-        return "<span class=\"cite\">" + _escape(tokens[idx].content) + "</span>"
+        return "<span class=\"cite\">" + escape_html(tokens[idx].content) + "</span>"
     return render(tokens[idx])
 
 
-def _escape(text: str) -> str:
+def escape_html(text: str) -> str:
+    """Escape text for HTML content and double-quoted attributes."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 

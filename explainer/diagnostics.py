@@ -30,14 +30,18 @@ class Diagnostic:
         """Order by file, line, column, errors before warnings, then message."""
         return (self.pos.path, self.pos.line, self.pos.col, self.severity != "error", self.message)
 
-    def text(self) -> str:
-        """Format as `path:line:col: severity: message`, leaving out what is not known (templates have no column)."""
+    def where(self) -> str:
+        """`path:line:col`, leaving out what is not known (templates have no column)."""
         where = self.pos.path
         if self.pos.line:
             where += f":{self.pos.line}"
             if self.pos.col:
                 where += f":{self.pos.col}"
-        return f"{where}: {self.severity}: {self.message}"
+        return where
+
+    def text(self) -> str:
+        """Format as `path:line:col: severity: message`, as compilers and editors print them."""
+        return f"{self.where()}: {self.severity}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
         """The diagnostic as a JSON-ready dict."""

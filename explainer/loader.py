@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from . import narrative as narrative_mod
-from .cache import BuildCache, digest, parsed, stat_signature
+from .cache import BuildCache, digest, remember, stat_signature
 from .diagnostics import Pos, Report
 from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, display, list_dir, read_bytes
 from .model import Publisher, SiteConfig, StoryFacts
@@ -75,7 +75,7 @@ def _read_parsed(
         return None, b""
     data, data_digest = got
     key = (make.__name__, entry.shown, data_digest)
-    return parsed(cache, key, report, lambda r: make(data, entry.shown, r)), data_digest
+    return remember(cache, key, report, lambda r: make(data, entry.shown, r)), data_digest
 
 
 def read_yaml(path: str, shown: str, report: Report) -> YDoc | None:
@@ -183,7 +183,7 @@ def _listing(path: str, shown: str, report: Report, cache: BuildCache | None) ->
     signature = stat_signature(path) if cache is not None else None
     if signature is None:
         return list_dir(path, shown, report)
-    return parsed(cache, ("listing", path, signature), report, lambda r: list_dir(path, shown, r))
+    return remember(cache, ("listing", path, signature), report, lambda r: list_dir(path, shown, r))
 
 
 def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCache | None) -> Story | None:

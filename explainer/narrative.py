@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from .citations import citations_plugin, split_names
+from .citations import citations_plugin, escape_html, split_names
 from .diagnostics import Pos, Report
 from .links import link_problem
 from .yamlread import split_lines
@@ -51,15 +51,11 @@ class Narrative:
     cited: list[CitedName] = field(default_factory=list)
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 def _render_raw_html_as_text(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
     if token.type == "html_block":
-        return "<p class=\"raw-html\">" + _escape(token.content.rstrip("\n")) + "</p>\n"
-    return _escape(token.content)
+        return "<p class=\"raw-html\">" + escape_html(token.content.rstrip("\n")) + "</p>\n"
+    return escape_html(token.content)
 
 
 def _refuse_bad_links(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:

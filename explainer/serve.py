@@ -46,13 +46,11 @@ class Preview:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.errors: list[Diagnostic] = []
-        self.builds = 0
 
     def set(self, errors: list[Diagnostic]) -> None:
         """Record the outcome of a build."""
         with self.lock:
             self.errors = errors
-            self.builds += 1
 
     def current_errors(self) -> list[Diagnostic]:
         """The errors to show in place of pages (empty: serve the site)."""
@@ -63,8 +61,7 @@ class Preview:
 def error_page(errors: list[Diagnostic]) -> bytes:
     """A page listing every diagnostic, escaped; built without the site's templates, which may be the broken part."""
     rows = "".join(
-        f"<li><code>{html.escape(d.pos.path)}{':' + str(d.pos.line) if d.pos.line else ''}"
-        f"{':' + str(d.pos.col) if d.pos.col else ''}</code> <strong>{html.escape(d.severity)}</strong>: "
+        f"<li><code>{html.escape(d.where())}</code> <strong>{html.escape(d.severity)}</strong>: "
         f"{html.escape(d.message)}</li>\n"
         for d in errors
     )

@@ -16,6 +16,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite the golden files from the current output")
 
 
+def snapshot(folder: Path, *, skip_marker: bool = False) -> dict[str, bytes]:
+    """Every file under a folder by its relative path, optionally without the output marker file."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not (skip_marker and p.name == ".explainer-output")
+    }
+
+
 @pytest.fixture
 def mini_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the minimal valid site in a temporary folder, which is also the working directory."""

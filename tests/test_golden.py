@@ -7,20 +7,14 @@ After a deliberate change to the output, rewrite the expected files with
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from explainer.builder import build
 
-from .conftest import FIXTURES, TEMPLATES
+from .conftest import FIXTURES, TEMPLATES, snapshot
 
 GOLDEN = FIXTURES / "golden"
-
-
-def expected_tree(root: Path) -> dict[str, bytes]:
-    """Every file under a folder, by its relative path."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_golden_site(request: pytest.FixtureRequest) -> None:
@@ -33,7 +27,7 @@ def test_golden_site(request: pytest.FixtureRequest) -> None:
             target = expected_dir / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-    expected = expected_tree(expected_dir)
+    expected = snapshot(expected_dir)
     assert sorted(result.files) == sorted(expected), "the set of output files differs"
     for rel, data in expected.items():
         assert result.files[rel].decode() == data.decode(), f"{rel} differs from the golden file"

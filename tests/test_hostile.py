@@ -15,7 +15,7 @@ from explainer import files as files_module
 from explainer import writer as writer_module
 from explainer.cli import main
 
-from .conftest import TEMPLATES
+from .conftest import TEMPLATES, snapshot
 from .test_invalid_sites import run_check
 
 FACTS = "content/stories/alpha/facts.yaml"
@@ -57,7 +57,7 @@ def test_a_file_that_vanishes_during_the_build_is_reported(mini_site: Path, monk
 
 def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["build", "--templates", str(TEMPLATES)]) == 0
-    before = {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()}
+    before = snapshot(mini_site / "site")
     real_open = open
 
     def full_disk_open(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
@@ -67,21 +67,21 @@ def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeyp
 
     monkeypatch.setattr(writer_module, "open", full_disk_open, raising=False)
     assert main(["build", "--templates", str(TEMPLATES)]) == 1
-    assert {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()} == before
+    assert snapshot(mini_site / "site") == before
     assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
 
 
 def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Root (as in CI) may write anywhere, so the refusal is simulated where the writer meets it.
     assert main(["build", "--templates", str(TEMPLATES)]) == 0
-    before = {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()}
+    before = snapshot(mini_site / "site")
 
     def refuse(*args: object, **kwargs: object) -> str:
         raise PermissionError(errno.EACCES, "Permission denied", str(mini_site))
 
     monkeypatch.setattr(writer_module.tempfile, "mkdtemp", refuse)
     assert main(["build", "--templates", str(TEMPLATES)]) == 1
-    assert {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()} == before
+    assert snapshot(mini_site / "site") == before
 
 
 @pytest.mark.parametrize("name", ["topics", "sources", "static"])

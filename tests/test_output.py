@@ -13,11 +13,7 @@ import pytest
 from explainer.cli import main
 from explainer.writer import MARKER, OutputError, safe_relative, write_site
 
-from .conftest import ROOT, TEMPLATES
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+from .conftest import ROOT, TEMPLATES, snapshot
 
 
 def build_cli(*args: str) -> int:

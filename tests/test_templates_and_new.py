@@ -9,7 +9,7 @@ from pathlib import Path
 
 from explainer.cli import main
 
-from .conftest import TEMPLATES
+from .conftest import TEMPLATES, snapshot
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -38,7 +38,7 @@ def test_template_syntax_error_names_template_and_line(mini_site: Path) -> None:
 
 def test_undefined_name_in_template_fails_at_its_line(mini_site: Path) -> None:
     assert run("build", "--templates", str(TEMPLATES))[0] == 0
-    before = {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()}
+    before = snapshot(mini_site / "site")
     templates = copy_templates(mini_site)
     story = templates / "story.html"
     text = story.read_text().replace("{{ facts.headline }}</h1>", "{{ facts.headlin }}</h1>")
@@ -47,7 +47,7 @@ def test_undefined_name_in_template_fails_at_its_line(mini_site: Path) -> None:
     status, output = run("build", "--templates", "templates")
     assert status == 1
     assert f"templates/story.html:{line}: error: template error: UndefinedError:" in output
-    assert {p: p.read_bytes() for p in (mini_site / "site").rglob("*") if p.is_file()} == before
+    assert snapshot(mini_site / "site") == before
 
 
 def test_new_story_passes_the_strict_check(mini_site: Path) -> None:
