@@ -1,51 +1,181 @@
-"""The pipeline: content and templates in, ``{output path: bytes}`` and diagnostics out. Writes nothing."""
+"""The pipeline: content and templates in, output files and diagnostics out. Writes nothing.
+
+The site settings are read first; then each story is read, checked and rendered on its own (in
+worker processes when there are many), which is where nearly all the time goes; then the lists,
+feed and sitemap are rendered from what each story contributes to lists. With a ``BuildState``
+from an earlier build, unchanged stories are not read again and output files whose key is
+unchanged are kept as they are in the output folder.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .cache import BuildCache
-from .checks import check_content
-from .diagnostics import Report
-from .loader import load_content
+from markupsafe import Markup
+
+from .cache import BuildState, StoryRecord
+from .checks import check_story
+from .diagnostics import Diagnostic, Report
+from .loader import SiteInputs, Story, load_site, load_story, story_folders, story_signature
+from .pages import StoryPage, listed
+from .parallel import run_chunks
 from .progress import ProgressFn, quiet
-from .render import RenderOptions, render_site
+from .render import Renderer, RenderOptions
 
 
 @dataclass
 class BuildResult:
-    """The outputs of a build (empty when it failed) and everything it reported."""
+    """What a build produced (nothing when it failed) and everything it reported."""
 
-    files: dict[str, bytes]
+    files: dict[str, bytes]  # outputs rendered by this build
     report: Report
+    keys: dict[str, bytes] = field(default_factory=dict)  # every output of the site -> its key
+    kept: set[str] = field(default_factory=set)  # outputs the output folder already holds as they should be
 
     def ok(self, strict: bool = False) -> bool:
         """True when the build may be written."""
         return not self.report.failed(strict)
 
 
+@dataclass
+class _Job:
+    slug: str
+    path: str
+    shown: str
+    signature: tuple[object, ...]
+
+
+@dataclass
+class _Done:
+    """What the work on a chunk of stories gives back to the parent."""
+
+    records: dict[str, StoryRecord]
+    files: dict[str, bytes]
+    keys: dict[str, bytes]
+    fragments: dict[str, dict[bytes, Markup]]
+    render_diagnostics: list[Diagnostic]
+
+
+@dataclass
+class _Context:
+    """What every story's work needs; set before workers fork, so they inherit it."""
+
+    inputs: SiteInputs
+    renderer: Renderer | None
+    state: BuildState
+
+
+_CONTEXT: _Context | None = None
+
+
+def _story_chunk(jobs: list[_Job]) -> _Done:
+    """Read, check and render some stories (in a worker process, or here)."""
+    assert _CONTEXT is not None
+    inputs, renderer, state = _CONTEXT.inputs, _CONTEXT.renderer, _CONTEXT.state
+    done = _Done({}, {}, {}, {}, [])
+    render_report = Report()
+    if renderer is not None:
+        saved = renderer.out, renderer.keys, renderer.report
+        renderer.out, renderer.keys, renderer.report = done.files, done.keys, render_report
+    try:
+        for job in jobs:
+            old = state.stories.get(job.slug)
+            story: Story | None = None
+            page: StoryPage | None = None
+            if old is not None and old.parsed is not None and old.signature == job.signature and old.checked_with == inputs.digest:
+                story, page, diagnostics = old.parsed, old.page, old.diagnostics  # the preview's parse, still current
+            else:
+                report = Report()
+                story = load_story(job.slug, job.path, job.shown, report)
+                if story is not None:
+                    check_story(story, inputs.publishers, report)
+                diagnostics = report.items
+            clean = story is not None and not any(d.severity == "error" for d in diagnostics)
+            entry = listed(story) if story is not None and clean else None
+            record = StoryRecord(job.signature, story.digest if story else b"", inputs.digest, diagnostics, entry)
+            if renderer is not None and story is not None and entry is not None and renderer.shows(entry):
+                page = renderer.story(story, page)
+                done.fragments[job.slug] = renderer.fragments(entry, state.fragments)
+            if state.in_memory:
+                record.parsed, record.page = story, page
+            done.records[job.slug] = record
+    finally:
+        if renderer is not None:
+            renderer.out, renderer.keys, renderer.report = saved
+    done.render_diagnostics = render_report.items
+    return done
+
+
 def build(
     content_dir: str,
     templates_dir: str,
     options: RenderOptions | None = None,
-    cache: BuildCache | None = None,
+    state: BuildState | None = None,
+    out_dir: str | None = None,
     progress: ProgressFn = quiet,
+    jobs: int = 1,
 ) -> BuildResult:
     """Check the content, then render it in memory; nothing is rendered while the content has errors.
 
-    A cache (kept by the preview between saves) reuses what unchanged bytes gave last time; the
-    result is the same as without it.
+    ``state`` (updated in place) lets the build skip what has not changed since it was made; with
+    ``out_dir``, outputs already there as they should be are kept rather than rendered. The result
+    is the same as a full build's. ``jobs`` > 1 spreads the stories over that many processes.
     """
+    global _CONTEXT
+    options = options or RenderOptions()
+    state = state if state is not None else BuildState()
     report = Report()
+    inputs = load_site(content_dir, report)
+    render_report = Report()  # template problems count only once the content is clean
+    renderer = None
+    if inputs.site is not None:
+        have = state.intact(out_dir) if out_dir is not None else {}
+        renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment)
+        state.environment = renderer.environment
+    folders = story_folders(inputs.stories.path, inputs.stories.shown, report) if inputs.stories is not None else []
+    records: dict[str, StoryRecord] = {}
+    todo: list[_Job] = []
+    for e in folders:
+        signature = story_signature(e.path)
+        old = state.stories.get(e.name)
+        if old is not None and old.signature == signature and old.checked_with == inputs.digest:
+            if old.listed is None or renderer is None or not renderer.shows(old.listed):
+                records[e.name] = old
+                continue
+            page, data = renderer.story_keys(e.name, old.digest)
+            if not (page or data or any(key not in state.fragments for key, *_ in renderer.fragment_calls(old.listed))):
+                records[e.name] = old
+                continue
+        todo.append(_Job(e.name, e.path, e.shown, signature))
+    new_fragments: dict[bytes, Markup] = {}
+    _CONTEXT = _Context(inputs, renderer, state)
     try:
-        content = load_content(content_dir, report, cache, progress)
-        check_content(content, report, cache)
-        if report.failed() or content.site is None:
-            return BuildResult({}, report)
-        files = render_site(content, templates_dir, options or RenderOptions(), report, cache, progress)
-        if report.failed():
-            return BuildResult({}, report)
-        return BuildResult(files, report)
+        for count, done in run_chunks(_story_chunk, todo, jobs):
+            progress("building stories", count, len(todo))
+            records.update(done.records)
+            if renderer is not None:
+                renderer.out.update(done.files)
+                renderer.keys.update(done.keys)
+            for made in done.fragments.values():
+                new_fragments.update(made)
+            render_report.items.extend(done.render_diagnostics)
     finally:
-        if cache is not None:
-            cache.finish()
+        _CONTEXT = None
+    state.stories = {e.name: records[e.name] for e in folders if e.name in records}
+    for record in state.stories.values():
+        report.items.extend(record.diagnostics)
+    if report.failed() or renderer is None:
+        return BuildResult({}, report)
+    shown = [r.listed for r in state.stories.values() if r.listed is not None and renderer.shows(r.listed)]
+    fragments: dict[bytes, Markup] = {}
+    for entry in shown:
+        for key, *_ in renderer.fragment_calls(entry):
+            # A fragment is missing only when its template failed, and then the build fails too.
+            fragments[key] = new_fragments.get(key) or state.fragments.get(key) or Markup("")
+    renderer.lists(shown, fragments)
+    report.extend(render_report)
+    if report.failed():
+        return BuildResult({}, report)
+    state.fragments = fragments  # only what this site uses: the state follows the site, not the history
+    kept = set(renderer.keys) - set(renderer.out)
+    return BuildResult(renderer.out, report, renderer.keys, kept)

@@ -1,119 +1,161 @@
-"""Results kept between builds in one process, keyed by the bytes they were made from.
+"""What a build keeps for the next one, so that a rebuild costs in proportion to what changed.
 
-A key holds everything its result depends on (file contents, never file times), so a build that
-reuses results is the same as a full build by construction. After each build, entries the build
-did not use are dropped, so memory follows the site, not the number of saves.
+For each story: the stat signatures of its files, the digest of their bytes, its diagnostics and
+what lists show of it. For each output file: the key it was rendered with (a digest of everything
+it depends on) and the stat signature of the file as written. A later build reuses a story whose
+signatures are unchanged and keeps an output file whose key is unchanged and whose file is still
+as written; everything else is computed again. Keys hold contents, never times, so a rebuild gives
+the same bytes as a full build by construction.
+
+The preview keeps the state in memory (with each story's parsed form, so a template edit only
+re-renders); ``build`` saves it under ``.cache/``. A saved state that cannot be read, is corrupt,
+or was written by other code is ignored: the build is then a full one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+import pickle
+import sys
+from dataclasses import dataclass, field
+from typing import Any
 
-from .diagnostics import Diagnostic, Report
+from markupsafe import Markup
 
-T = TypeVar("T")
+from .diagnostics import Diagnostic
+from .files import digest, stat_signature
+from .pages import Listed, StoryPage
+
+FORMAT = 1
 
 
-def digest(*parts: bytes) -> bytes:
-    """A short, collision-resistant digest of some byte strings (their boundaries count)."""
+def key_of(*values: object) -> bytes:
+    """The digest of some values through their repr, which is deterministic for the model's frozen data."""
+    return digest(repr(values).encode("utf-8", "surrogatepass"))
+
+
+@dataclass
+class StoryRecord:
+    """What a build learnt of one story folder."""
+
+    signature: tuple[object, ...]  # stat signatures of the folder and its two files
+    digest: bytes  # of both files' bytes (empty when one could not be read)
+    checked_with: bytes  # the digest of site.yaml and publishers.yaml its diagnostics were found with
+    diagnostics: list[Diagnostic]
+    listed: Listed | None  # None when the story has errors
+    # In memory only (the preview): the parsed story and its computed page, so a template edit
+    # re-renders without parsing again. Never saved: they are large and cheap to recompute.
+    parsed: Any = field(default=None, compare=False)
+    page: StoryPage | None = field(default=None, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["parsed"] = state["page"] = None
+        return state
+
+
+@dataclass
+class BuildState:
+    """Everything kept between builds of one site (one content, templates and output folder)."""
+
+    stories: dict[str, StoryRecord] = field(default_factory=dict)  # by slug
+    fragments: dict[bytes, Markup] = field(default_factory=dict)  # list entries by key
+    outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
+    version: str = ""
+    in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
+    environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["environment"] = None
+        return state
+
+    def intact(self, out_dir: str) -> dict[str, bytes]:
+        """The key of every output file still exactly as this state wrote it."""
+        have: dict[str, bytes] = {}
+        for path, (key, signature) in self.outputs.items():
+            if signature is not None and stat_signature(os.path.join(out_dir, *path.split("/"))) == signature:
+                have[path] = key
+        return have
+
+    def record_outputs(self, out_dir: str, keys: dict[str, bytes], written: set[str] | None) -> None:
+        """Remember what the output folder now holds: each file's key and signature (``written``: None means all)."""
+        old = self.outputs
+        self.outputs = {}
+        for path, key in keys.items():
+            if written is None or path in written or path not in old:
+                signature = stat_signature(os.path.join(out_dir, *path.split("/")))
+            else:
+                signature = old[path][1]
+            self.outputs[path] = (key, signature)
+
+
+def code_version() -> str:
+    """Changes whenever the generator's code or the Python running it does: a state from other code is never trusted."""
     h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.digest()
+    h.update(f"{FORMAT} {sys.version}".encode())
+    package = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(package)):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()
 
 
-# Entries a build did not use are dropped in one pass once there are more than this many: a pass over
-# tens of thousands of entries on every save would cost more than the few stale ones weigh.
-STALE_SLACK = 256
+# Only these may be rebuilt from a saved state: a cache file can never make the build run other code.
+_ALLOWED = {
+    ("builtins", "set"), ("builtins", "frozenset"),
+    ("markupsafe", "Markup"), ("datetime", "date"), ("datetime", "datetime"), ("datetime", "timezone"), ("datetime", "timedelta"),
+    ("copyreg", "_reconstructor"), ("builtins", "object"),
+}
 
 
-class Frozen:
-    """A tuple of values that computes its hash once; cache keys built from it stay cheap to look up."""
-
-    __slots__ = ("_hash", "values")
-
-    def __init__(self, values: tuple[Any, ...]) -> None:
-        self.values = values
-        self._hash = hash(values)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (isinstance(other, Frozen) and self._hash == other._hash and self.values == other.values)
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("explainer.") or (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a build state")
 
 
-class Memo:
-    """One kind of cached result, pruned to what the last build used."""
-
-    def __init__(self) -> None:
-        self.entries: dict[Hashable, Any] = {}
-        self.used: set[Hashable] = set()
-
-    def get(self, key: Hashable) -> Any | None:
-        """The cached value, or None."""
-        value = self.entries.get(key)
-        if value is not None:
-            self.used.add(key)
-        return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        """Remember a value for this build and the next."""
-        self.entries[key] = value
-        self.used.add(key)
-
-    def prune(self) -> None:
-        """Forget what the last build did not use, once enough has piled up to be worth a pass."""
-        if len(self.entries) - len(self.used) > STALE_SLACK:
-            self.entries = {k: v for k, v in self.entries.items() if k in self.used}
-        self.used = set()
-
-
-class BuildCache:
-    """What the preview keeps between builds: parsed files and rendered story pages."""
-
-    def __init__(self) -> None:
-        self.results = Memo()  # (kind, path, digest of what it came from) -> (result, diagnostics): parses, checks, listings
-        self.pages = Memo()  # (slug, story digest, context digest) -> {output path: bytes}
-        self.files = Memo()  # path -> (stat signature, (bytes, digest))
-        self.environments = Memo()  # (templates folder, digest of every template file) -> compiled Jinja environment
-
-    def finish(self) -> None:
-        """Drop entries the build just finished did not use."""
-        self.results.prune()
-        self.pages.prune()
-        self.files.prune()
-        self.environments.prune()
-
-
-def remember(cache: BuildCache | None, key: Hashable, report: Report, make: Callable[[Report], T]) -> T:
-    """``make(report)``, or its cached result with its diagnostics replayed into the report."""
-    if cache is not None:
-        hit = cache.results.get(key)
-        if hit is not None:
-            value, diagnostics = hit
-            report.items.extend(diagnostics)
-            return value  # type: ignore[no-any-return]
-    own = Report()
-    value = make(own)
-    report.extend(own)
-    if cache is not None:
-        cache.results.put(key, (value, list[Diagnostic](own.items)))
-    return value
-
-
-def stat_signature(path: str) -> tuple[int, ...] | None:
-    """What changes whenever a file's bytes may have: its inode, size, and modification and change times.
-
-    The change time (ctime) is set by the kernel on every write and cannot be set back by tools, so
-    equal signatures mean the bytes read last time are still the file's bytes.
-    """
+def load_state(path: str) -> tuple[BuildState, str | None]:
+    """The saved state, or an empty one and why the saved one cannot be used (None: there was none)."""
+    version = code_version()
     try:
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return BuildState(version=version), None
+    except OSError as exc:
+        return BuildState(version=version), f"cannot read it ({exc.strerror or exc})"
+    try:
+        state = _Unpickler(io.BytesIO(data)).load()
+    except Exception:  # any damage at all: truncated, garbage, a class that no longer exists
+        return BuildState(version=version), "it is damaged"
+    if not isinstance(state, BuildState) or state.version != version:
+        return BuildState(version=version), "another version of the generator wrote it"
+    return state, None
+
+
+def save_state(path: str, state: BuildState) -> None:
+    """Save the state atomically: a build killed meanwhile leaves the previous state or none."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def state_path(cache_dir: str, *identity: str) -> str:
+    """Where the state of one site lives: one file per content, templates, output folder and options."""
+    name = hashlib.blake2b("\0".join(identity).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+    return os.path.join(cache_dir, f"build-{name}.pickle")
+

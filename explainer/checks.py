@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .cache import BuildCache, remember
 from .diagnostics import Pos, Report
 from .loader import Content, Story
 from .model import Publisher, Ref
@@ -12,18 +11,10 @@ def _known(names: list[str] | set[str]) -> str:
     return "known: " + ", ".join(sorted(names)) if names else "none are defined"
 
 
-def check_content(content: Content, report: Report, cache: BuildCache | None = None) -> None:
-    """Check every story against its own sources and facts and the site's publishers.
-
-    A story's findings depend only on its own bytes and on site.yaml and publishers.yaml, so a
-    cache replays them for unchanged stories.
-    """
+def check_content(content: Content, report: Report) -> None:
+    """Check every story against its own sources and facts and the site's publishers."""
     for story in content.stories:
-
-        def check(r: Report, story: Story = story) -> None:
-            check_story(story, content.publishers, r)
-
-        remember(cache, ("check", story.facts_path, story.digest, content.digest), report, check)
+        check_story(story, content.publishers, report)
 
 
 def check_story(story: Story, publishers: dict[str, Publisher], report: Report) -> None:

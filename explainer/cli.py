@@ -9,11 +9,13 @@ import time
 from collections.abc import Sequence
 
 from .builder import build
+from .cache import BuildState, load_state, save_state, state_path
 from .diagnostics import format_json, format_text
+from .parallel import cores
 from .progress import Progress
 from .render import RenderOptions
 from .schema import is_base_url
-from .writer import OutputError, write_site
+from .writer import OutputError, update_site, write_site
 
 
 class UsageError(Exception):
@@ -30,15 +32,22 @@ def _parser() -> argparse.ArgumentParser:
         if out:
             p.add_argument("--out", default="site", metavar="DIR", help="the output folder (default: site)")
 
+    def jobs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--jobs", type=int, default=cores(), metavar="N", help=f"processes to build with (default: {cores()}, the cores available)")
+
     p = sub.add_parser("build", help="check, then render the site into --out")
     folders(p)
     p.add_argument("--drafts", action="store_true", help="render draft stories too")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument("--base-url", metavar="URL", help="publish under this URL instead of site.yaml's base_url")
+    p.add_argument("--cache", default=".cache", metavar="DIR", help="where to keep what the next build can reuse (default: .cache)")
+    p.add_argument("--no-cache", action="store_true", help="build everything, and neither read nor write the cache")
+    jobs(p)
     p = sub.add_parser("check", help="everything a build does, but write nothing")
     folders(p, out=False)
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument("--format", choices=("text", "json"), default="text", help="how to print diagnostics")
+    jobs(p)
     p = sub.add_parser("serve", help="build, serve on 127.0.0.1:8000 and rebuild on every change")
     folders(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -73,10 +82,18 @@ def check_folders(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Check, render and, when all is well, put the site in place."""
+    """Check, render and, when all is well, put the site in place; only what changed since the last build is redone."""
     started = time.perf_counter()
     progress = Progress()
-    result = build(args.content, args.templates, RenderOptions(drafts=args.drafts, base_url=args.base_url), progress=progress)
+    options = RenderOptions(drafts=args.drafts, base_url=args.base_url)
+    cache_file = None
+    state, why = BuildState(), None
+    if not args.no_cache:
+        cache_file = state_path(args.cache, *(os.path.abspath(p) for p in (args.content, args.templates, args.out)), repr(options))
+        state, why = load_state(cache_file)
+        if why:
+            print(f"note: the build cache {cache_file} is not used ({why}); building everything", file=sys.stderr)
+    result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs))
     progress.finish()
     diagnostics = result.report.sorted()
     sys.stderr.write(format_text(diagnostics))
@@ -84,23 +101,40 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not result.ok(args.strict):
         kind = "errors" if errors else "warnings (--strict)"
         print(f"build failed: {errors} error(s), {warnings} warning(s); {kind} must be fixed. {args.out}/ is unchanged.", file=sys.stderr)
+        _save(cache_file, state)  # what was learnt of the stories still saves time next run
         return 1
     try:
-        write_site(args.out, result.files)
+        if result.kept:
+            # Most of the site is already in place: replace just the changed files, each atomically.
+            update_site(args.out, result.files, set(state.outputs) - set(result.keys))
+        else:
+            write_site(args.out, result.files)
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
+    state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
+    _save(cache_file, state)
     took = time.perf_counter() - started
-    print(f"built {len(result.files)} files into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
+    wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files)} files"
+    print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
     return 0
+
+
+def _save(cache_file: str | None, state: BuildState) -> None:
+    if cache_file is None:
+        return
+    try:
+        save_state(cache_file, state)
+    except OSError as exc:  # the site is right; only the next build will be slower
+        print(f"note: cannot save the build cache {cache_file}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Everything a build does, in memory."""
     progress = Progress()
-    result = build(args.content, args.templates, RenderOptions(drafts=True), progress=progress)
+    result = build(args.content, args.templates, RenderOptions(drafts=True), progress=progress, jobs=max(1, args.jobs))
     progress.finish()
     diagnostics = result.report.sorted()
     if args.format == "json":

@@ -7,6 +7,7 @@ and files are read as UTF-8 within the format's size limits before anything pars
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 import stat
@@ -123,3 +124,25 @@ def read_text(path: str, shown: str, limit: int, report: Report) -> str | None:
     """A file's text as UTF-8, or None after reporting why it cannot be read."""
     data = read_bytes(path, shown, limit, report)
     return None if data is None else decode(data, shown, report)
+
+
+def digest(*parts: bytes) -> bytes:
+    """A short, collision-resistant digest of some byte strings (their boundaries count)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
+
+
+def stat_signature(path: str) -> tuple[int, ...] | None:
+    """What changes whenever a file's bytes may have: its inode, size, and modification and change times.
+
+    The change time (ctime) is set by the kernel on every write and cannot be set back by tools, so
+    equal signatures mean the bytes read last time are still the file's bytes.
+    """
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)

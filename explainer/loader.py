@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from . import narrative as narrative_mod
-from .cache import BuildCache, digest, remember, stat_signature
 from .diagnostics import Pos, Report
-from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, display, list_dir, read_bytes
+from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, digest, display, list_dir, read_bytes, stat_signature
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
 from .progress import ProgressFn, quiet
@@ -48,34 +47,14 @@ class Content:
     digest: bytes = b""  # of site.yaml and publishers.yaml: what every page depends on
 
 
-def read(path: str, shown: str, limit: int, report: Report, cache: BuildCache | None) -> tuple[bytes, bytes] | None:
-    """A file's bytes and their digest; with a cache, reused while the file's stat signature is unchanged."""
-    signature = stat_signature(path) if cache is not None else None
-    if cache is not None and signature is not None:
-        hit = cache.files.get(path)
-        if hit is not None and hit[0] == signature:
-            return hit[1]  # type: ignore[no-any-return]
-    data = read_bytes(path, shown, limit, report)
-    if data is None:
-        return None
-    result = (data, digest(data))
-    if cache is not None and signature is not None:
-        cache.files.put(path, (signature, result))
-    return result
-
-
-def _read_parsed(
-    entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report, cache: BuildCache | None
-) -> tuple[T | None, bytes]:
-    """Read a file and parse it, or reuse the parse of the same bytes: (result, digest of its bytes)."""
+def _read_parsed(entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report) -> tuple[T | None, bytes]:
+    """Read a file and parse it: (result, digest of its bytes)."""
     if entry is None or entry.is_dir:
         return None, b""
-    got = read(entry.path, entry.shown, limit, report, cache)
-    if got is None:
+    data = read_bytes(entry.path, entry.shown, limit, report)
+    if data is None:
         return None, b""
-    data, data_digest = got
-    key = (make.__name__, entry.shown, data_digest)
-    return remember(cache, key, report, lambda r: make(data, entry.shown, r)), data_digest
+    return make(data, entry.shown, report), digest(data)
 
 
 def read_yaml(path: str, shown: str, report: Report) -> YDoc | None:
@@ -89,16 +68,22 @@ def _yaml_from(data: bytes, shown: str, report: Report) -> YDoc | None:
     return None if text is None else parse_yaml(shown, text, report)
 
 
-def load_content(content_dir: str, report: Report, cache: BuildCache | None = None, progress: ProgressFn = quiet) -> Content:
-    """Read the whole content folder; problems go to the report, nothing is skipped silently.
+@dataclass
+class SiteInputs:
+    """What every page depends on (site.yaml and publishers.yaml), and where the stories are."""
 
-    With a cache, files whose bytes were parsed before are not parsed again.
-    """
+    site: SiteConfig | None
+    publishers: dict[str, Publisher]
+    digest: bytes  # of both files' bytes
+    stories: Entry | None  # the stories/ folder, when it is one
+
+
+def load_site(content_dir: str, report: Report) -> SiteInputs:
+    """Read site.yaml and publishers.yaml and find stories/; problems go to the report."""
     shown_root = display(content_dir) or "."
-    content = Content()
     if not os.path.isdir(content_dir) or os.path.islink(content_dir):
         report.error(Pos(shown_root), "the content folder does not exist (or is a symbolic link)")
-        return content
+        return SiteInputs(None, {}, b"", None)
     entries = {e.name: e for e in list_dir(content_dir, shown_root, report)}
     for name in ("site.yaml", "publishers.yaml", "stories"):
         # A symbolic link in its place is already reported as such; it is not also "missing".
@@ -111,16 +96,26 @@ def load_content(content_dir: str, report: Report, cache: BuildCache | None = No
             report.warning(Pos(e.shown), "ignored: content/ holds site.yaml, publishers.yaml and stories/ only")
             if e.is_dir:
                 check_tree(e.path, e.shown, report)
-    content.site, site_digest = _read_parsed(entries.get("site.yaml"), YAML_LIMIT, _load_site, report, cache)
-    publishers, pubs_digest = _read_parsed(entries.get("publishers.yaml"), YAML_LIMIT, _load_publishers, report, cache)
-    content.publishers = publishers or {}
-    content.digest = digest(site_digest, pubs_digest)
+    site, site_digest = _read_parsed(entries.get("site.yaml"), YAML_LIMIT, _load_site, report)
+    publishers, pubs_digest = _read_parsed(entries.get("publishers.yaml"), YAML_LIMIT, _load_publishers, report)
     stories = entries.get("stories")
-    if stories is not None:
-        if not stories.is_dir:
-            report.error(Pos(stories.shown), "stories must be a folder")
-        else:
-            content.stories = _load_stories(stories.path, stories.shown, report, cache, progress)
+    if stories is not None and not stories.is_dir:
+        report.error(Pos(stories.shown), "stories must be a folder")
+        stories = None
+    return SiteInputs(site, publishers or {}, digest(site_digest, pubs_digest), stories)
+
+
+def load_content(content_dir: str, report: Report, progress: ProgressFn = quiet) -> Content:
+    """Read the whole content folder at once; problems go to the report, nothing is skipped silently."""
+    inputs = load_site(content_dir, report)
+    content = Content(inputs.site, inputs.publishers, [], inputs.digest)
+    if inputs.stories is not None:
+        folders = story_folders(inputs.stories.path, inputs.stories.shown, report)
+        for done, e in enumerate(folders, 1):
+            progress("reading stories", done, len(folders))
+            story = load_story(e.name, e.path, e.shown, report)
+            if story is not None:
+                content.stories.append(story)
     return content
 
 
@@ -147,12 +142,11 @@ def _load_publishers(data: bytes, shown: str, report: Report) -> dict[str, Publi
     return publishers
 
 
-def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | None, progress: ProgressFn) -> list[Story]:
-    stories: list[Story] = []
+def story_folders(path: str, shown: str, report: Report) -> list[Entry]:
+    """The story folders under stories/ whose names are valid; everything else is reported."""
+    folders: list[Entry] = []
     twins: dict[str, list[str]] = defaultdict(list)
-    entries = list_dir(path, shown, report)
-    for done, e in enumerate(entries, 1):
-        progress("reading stories", done, len(entries))
+    for e in list_dir(path, shown, report):
         if not e.is_dir:
             report.error(Pos(e.shown), "only story folders belong directly under stories/")
             continue
@@ -160,34 +154,26 @@ def _load_stories(path: str, shown: str, report: Report, cache: BuildCache | Non
         if not is_name(e.name):
             report.error(Pos(e.shown), f"'{e.name}' is not a valid story folder name: {NAME_RULE}")
             check_tree(e.path, e.shown, report)
-            continue
-        if e.name in RESERVED_SLUGS:
+        elif e.name in RESERVED_SLUGS:
             report.error(Pos(e.shown), f"'{e.name}' is reserved for the site's own pages; choose another story name")
             check_tree(e.path, e.shown, report)
-            continue
-        story = _load_story(e.name, e.path, e.shown, report, cache)
-        if story is not None:
-            stories.append(story)
+        else:
+            folders.append(e)
     for names in twins.values():
         if len(names) > 1:
             for name in names[1:]:
                 report.error(Pos(display(shown, name)), f"story folder '{name}' differs from '{names[0]}' only by case or Unicode normalisation")
-    return stories
+    return folders
 
 
-def _listing(path: str, shown: str, report: Report, cache: BuildCache | None) -> list[Entry]:
-    """A story folder's entries; with a cache, reused while the folder's own stat signature is unchanged.
-
-    A folder's modification time changes whenever an entry is added, removed or renamed in it.
-    """
-    signature = stat_signature(path) if cache is not None else None
-    if signature is None:
-        return list_dir(path, shown, report)
-    return remember(cache, ("listing", path, signature), report, lambda r: list_dir(path, shown, r))
+def story_signature(path: str) -> tuple[object, ...]:
+    """What changes whenever a story folder's files may have: the stat signatures of the folder and both files."""
+    return (stat_signature(path), stat_signature(os.path.join(path, "facts.yaml")), stat_signature(os.path.join(path, "explainer.md")))
 
 
-def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCache | None) -> Story | None:
-    entries = {e.name: e for e in _listing(path, shown, report, cache)}
+def load_story(slug: str, path: str, shown: str, report: Report) -> Story | None:
+    """Read and parse one story folder; None when it cannot be used (the reasons are in the report)."""
+    entries = {e.name: e for e in list_dir(path, shown, report)}
     for name, e in entries.items():
         if name not in ("facts.yaml", "explainer.md"):
             report.warning(Pos(e.shown), "ignored: a story folder holds facts.yaml and explainer.md only")
@@ -200,8 +186,8 @@ def _load_story(slug: str, path: str, shown: str, report: Report, cache: BuildCa
         elif entry is not None and entry.is_dir:
             report.error(Pos(entry.shown), f"{name} must be a file")
     # Each file is checked even when the other is missing, so one run shows every problem.
-    facts, facts_digest = _read_parsed(facts_entry, YAML_LIMIT, _facts_from, report, cache)
-    narrative, md_digest = _read_parsed(md_entry, NARRATIVE_LIMIT, _narrative_from, report, cache)
+    facts, facts_digest = _read_parsed(facts_entry, YAML_LIMIT, _facts_from, report)
+    narrative, md_digest = _read_parsed(md_entry, NARRATIVE_LIMIT, _narrative_from, report)
     if facts is None or narrative is None or facts_entry is None or md_entry is None:
         return None
     return Story(slug, facts_entry.shown, md_entry.shown, facts, narrative, digest(facts_digest, md_digest))

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from markdown_it.token import Token
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .citations import split_names
 from .loader import Story
-from .model import Correction, Fact, Publisher, Question, Quote, Source, Stamp
+from .model import Correction, Fact, Publisher, Question, Quote, Ref, Source, Stamp
 from .narrative import Section, render_section
 
 STATUS_LABELS = {"confirmed": "Confirmed", "reported": "Reported", "disputed": "Disputed", "unverified": "Unverified"}
@@ -63,6 +63,40 @@ class StoryPage:
     sources: list[SourceEntry]
     corrections: list[Correction]
     modified: Stamp
+
+
+@dataclass(frozen=True)
+class ListedFacts:
+    """The facts of a story that lists show."""
+
+    headline: str
+    summary: str
+    published: Stamp
+    byline: str | None
+    topics: tuple[Ref, ...]
+    draft: bool
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What lists (home, topics, publishers, feed) know of a story, and nothing more.
+
+    List templates receive this in place of the story, so a list entry rendered once can be reused
+    for exactly as long as this value is unchanged; it is small enough to keep between builds.
+    """
+
+    slug: str
+    facts: ListedFacts
+    modified: Stamp
+    cites: tuple[str, ...]  # publisher ids of its sources, first-written first
+
+
+def listed(story: Story) -> Listed:
+    """A story as lists show it."""
+    f = story.facts
+    assert f.published is not None
+    cites = tuple(dict.fromkeys(s.publisher.name for s in f.sources.values()))
+    return Listed(story.slug, ListedFacts(f.headline, f.summary, f.published, f.byline, f.topics, f.draft), modified(story), cites)
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -127,6 +161,8 @@ class Citer:
         self.places += 1
         place = f"cite-{self.places}"
         links = []
+        # Plain string formatting with explicit escaping: a page has hundreds of markers, and
+        # Markup.format costs several times as much for the same bytes.
         for key in unique:
             entry = self._entry(key)
             entry.backrefs.append(place)
@@ -134,13 +170,11 @@ class Citer:
             tip = entry.label + (f": {source.title}" if source.title else "") + (f" ({source.published.human()})" if source.published else "")
             # Screen readers read the label; hover or keyboard focus shows the same words through
             # CSS (content: attr(aria-label)), without JavaScript and without a second copy.
-            links.append(Markup('<a class="marker" href="#source-{}" aria-label="Source {}: {}">{}</a>').format(key, entry.number, tip, entry.number))
-        inner = Markup(", ").join(links)
+            links.append(f'<a class="marker" href="#source-{escape(key)}" aria-label="Source {entry.number}: {escape(tip)}">{entry.number}</a>')
+        inner = ", ".join(links)
         if fact is not None:
-            inner += Markup('{}<a class="fact-link" href="#fact-{}" title="{}">fact</a>').format(
-                Markup("; ") if links else Markup(""), fact, self.facts[fact].text
-            )
-        return Markup('<sup class="cite" id="{}">[{}]</sup>').format(place, inner)
+            inner += f'{"; " if links else ""}<a class="fact-link" href="#fact-{escape(fact)}" title="{escape(self.facts[fact].text)}">fact</a>'
+        return Markup(f'<sup class="cite" id="{place}">[{inner}]</sup>')
 
     def token(self, token: Token) -> str:
         """Render a citation token of the narrative."""

@@ -17,14 +17,13 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from .cache import BuildCache, Frozen, digest
+from .cache import key_of
 from .diagnostics import Pos, Report
-from .files import display, is_ignored
+from .files import digest, display, is_ignored
 from .jsonout import article_ld, facts_json, page_ld
-from .loader import Content, Story
+from .loader import SiteInputs, Story
 from .model import SiteConfig, Stamp
-from .pages import STATUS_LABELS, join_names, latest, modified, story_page
-from .progress import ProgressFn, quiet
+from .pages import STATUS_LABELS, Listed, StoryPage, join_names, latest, story_page
 
 HASHED = (".css", ".js", ".svg")
 EPOCH = "1970-01-01T00:00:00Z"
@@ -103,76 +102,72 @@ def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, byt
 
 
 class Renderer:
-    """Renders every page of one site."""
+    """Renders the pages of one site, skipping every output whose key says the file on disk is already right.
+
+    Each output's key digests everything it depends on; ``have`` holds the keys of the files
+    already in the output folder, and ``keys`` collects the key of every output of this build.
+    """
 
     def __init__(
         self,
-        content: Content,
+        inputs: SiteInputs,
         templates_dir: str,
         options: RenderOptions,
         report: Report,
-        cache: BuildCache | None = None,
-        progress: ProgressFn = quiet,
+        have: dict[str, bytes] | None = None,
+        environment: tuple[bytes, jinja2.Environment] | None = None,
     ) -> None:
-        assert content.site is not None
-        self.progress = progress
-        self.cache = cache
-        # Everything a story's own pages depend on besides the story: a cached page is reused only
-        # when all of it is unchanged.
-        templates = templates_digest(templates_dir) if cache else b""
-        self.context = digest(content.digest, templates, repr(options).encode()) if cache else b""
-        self.site: SiteConfig = content.site
-        self.publishers = content.publishers
+        assert inputs.site is not None
+        self.site: SiteConfig = inputs.site
+        self.publishers = inputs.publishers
         self.templates_dir = templates_dir
+        self.options = options
         self.report = report
+        self.have = have or {}
         self.base = (options.base_url or self.site.base_url).rstrip("/") + "/"
-        self.stories = sorted(
-            (s for s in content.stories if options.drafts or not s.facts.draft),
-            key=lambda s: (-_timestamp(s.facts.published), s.slug),
-        )
-        # Compiling templates is a large part of a small build: reuse the compiled environment while
-        # no template file has changed.
-        env_key = (os.path.abspath(templates_dir), templates)
-        env = cache.environments.get(env_key) if cache is not None else None
-        if env is None:
-            env = make_env(templates_dir)
-            if cache is not None:
-                cache.environments.put(env_key, env)
-        self.env: jinja2.Environment = env
+        templates = templates_digest(templates_dir)
+        # What a story's page depends on besides the story, and what its facts.json does (no template).
+        self.context = digest(inputs.digest, templates, repr(options).encode())
+        self.data_context = digest(inputs.digest, self.base.encode())
+        # Compiling templates is a large part of a small build: the preview passes the environment
+        # of its last build, reused while no template file has changed.
+        if environment is None or environment[0] != templates:
+            environment = (templates, make_env(templates_dir))
+        self.environment = environment
+        self.env: jinja2.Environment = environment[1]
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
-        self.entries: dict[str, Frozen] = {}  # slug -> what lists show of the story
-        self.fragments: dict[Any, Markup] = {}
+        self.keys: dict[str, bytes] = {}
         self.callers: dict[tuple[str, str], jinja2.Template] = {}
+
+    def shows(self, listed: Listed) -> bool:
+        """Whether this build renders the story (drafts only with --drafts)."""
+        return self.options.drafts or not listed.facts.draft
 
     def canonical(self, folder: str) -> str:
         """The absolute URL of a page folder ('' for the home page)."""
         return self.base + folder
 
-    def page(self, template: str, folder: str, key: Any = None, **context: Any) -> None:
+    def needs(self, path: str, key: bytes) -> bool:
+        """Record an output's key; True when it must be rendered (the file on disk is not already it)."""
+        self.keys[path] = key
+        return self.have.get(path) != key
+
+    def page(self, template: str, folder: str, key: bytes, **context: Any) -> None:
         """Render one HTML page into ``folder/index.html`` (or a named file when folder ends in .html)."""
         path = folder if folder.endswith(".html") else folder + "index.html"
+        if not self.needs(path, digest(template.encode(), path.encode(), self.context, key)):
+            return
         # Relative links keep the site working under any base path; a page served from any
         # address (404.html) passes an absolute root instead.
         root = context.pop("root", None) or "../" * path.count("/") or "./"
         url_folder = "" if folder.endswith(".html") else folder
-        self.render(template, path, key, root=root, canonical=self.canonical(url_folder), **context)
+        self._render(template, path, root=root, canonical=self.canonical(url_folder), **context)
 
-    def render(self, template: str, path: str, key: Any = None, **context: Any) -> None:
-        """Render a template to an output path, turning any template failure into a located error.
-
-        ``key`` names exactly the data the page shows beyond the site, publishers and templates;
-        with a cache, a page whose key is unchanged is reused instead of rendered.
-        """
-        memo_key = (template, path, self.context, key)
-        if key is not None and self.cache is not None:
-            cached = self.cache.pages.get(memo_key)
-            if cached is not None:
-                self.out[path] = cached
-                return
-        self._render(template, path, **context)
-        if key is not None and self.cache is not None and not self.report.failed():
-            self.cache.pages.put(memo_key, self.out[path])
+    def render(self, template: str, path: str, key: bytes, **context: Any) -> None:
+        """Render a template to an output path unless its key is unchanged."""
+        if self.needs(path, digest(template.encode(), path.encode(), self.context, key)):
+            self._render(template, path, **context)
 
     def _render(self, template: str, path: str, **context: Any) -> None:
         root = context.get("root", "./")
@@ -192,33 +187,28 @@ class Renderer:
             return
         self.out[path] = text.encode("utf-8")
 
-    def listing(self, stories: list[tuple[Story, Stamp]]) -> tuple[Frozen, ...]:
-        """Exactly what lists of stories (home, topics, publishers, feed) show of each story."""
-        return tuple(self.entries[s.slug] for s, _ in stories)
+    # A story in lists: its card as the home page shows it, as pages two folders deep show it, and
+    # its feed entry. Each is rendered once per story and reused while the story's Listed is unchanged.
+    def fragment_calls(self, listed: Listed) -> list[tuple[bytes, str, str, tuple[Any, ...]]]:
+        """(key, template, macro, arguments) of each list fragment of a story."""
+        calls = [
+            ("_macros.html", "story_card", ("./",)),
+            ("_macros.html", "story_card", ("../../",)),
+            ("_feed.xml", "feed_entry", (self.base, self.site)),
+        ]
+        return [(key_of(t, m, args[0], listed, self.context), t, m, args) for t, m, args in calls]
 
-    def cards(self, stories: list[tuple[Story, Stamp]], root: str) -> list[Markup]:
-        """Each story's list card for a page at ``root``, rendered once and reused (see _macros.html)."""
-        return [self.fragment("_macros.html", "story_card", (root,), story, stamp, root) for story, stamp in stories]
-
-    def fragment(self, template: str, macro: str, extra: tuple[Any, ...], story: Story, stamp: Stamp, *args: Any) -> Markup:
-        """A macro's output for one story, rendered once per build and, with a cache, once while unchanged.
-
-        The key is exactly what the fragment shows of the story (its listing entry) plus ``extra``.
-        """
-        key = (template, macro, extra, self.entries[story.slug], self.context)
-        cached = self.fragments.get(key)
-        if cached is None and self.cache is not None:
-            cached = self.cache.pages.get(key)
-        if cached is None:
+    def fragments(self, listed: Listed, known: dict[bytes, Markup]) -> dict[bytes, Markup]:
+        """The story's list fragments that ``known`` lacks, rendered."""
+        made: dict[bytes, Markup] = {}
+        for key, template, macro, args in self.fragment_calls(listed):
+            if key in known:
+                continue
             try:
-                cached = Markup(self._fragment_template(template, macro).render(story=story, stamp=stamp, args=args))
+                made[key] = Markup(self._fragment_template(template, macro).render(story=listed, stamp=listed.modified, args=args))
             except Exception as exc:  # a template's failure, reported at its line like any other
                 self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
-                return Markup("")  # never cached: the build fails, and the next one must try again
-            if self.cache is not None and not self.report.failed():
-                self.cache.pages.put(key, cached)
-        self.fragments[key] = cached
-        return cached
+        return made
 
     def _fragment_template(self, template: str, macro: str) -> jinja2.Template:
         """A one-line template calling a macro: rendering through it lets Jinja map errors to template lines."""
@@ -244,75 +234,86 @@ class Renderer:
                 return Pos(self._shown(frame.filename), frame.lineno or 0)
         return Pos(display(self.templates_dir, template))
 
-    def render_all(self) -> dict[str, bytes]:
-        """Every output of the site."""
+    def story_keys(self, slug: str, story_digest: bytes) -> tuple[bool, bool]:
+        """Record the keys of a story's own two outputs: whether its page, and its facts.json, must be rendered."""
+        page = self.needs(f"{slug}/index.html", digest(b"story.html", story_digest, self.context))
+        data = self.needs(f"{slug}/facts.json", digest(b"facts.json", story_digest, self.data_context))
+        return page, data
+
+    def story(self, story: Story, page: StoryPage | None = None) -> StoryPage | None:
+        """Render a story's page and facts.json where their keys changed; returns the computed page, if any."""
+        want_page, want_data = self.story_keys(story.slug, story.digest)
+        if not (want_page or want_data):
+            return page
+        page = page or story_page(story, self.publishers)
+        folder = f"{story.slug}/"
+        canonical = self.canonical(folder)
+        if want_page:
+            ld = article_ld(page, self.site, canonical)
+            self._render("story.html", f"{folder}index.html", root="../", canonical=canonical, page=page, facts=story.facts, ld=ld)
+        if want_data:
+            self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
+        return page
+
+    def lists(self, stories: list[Listed], fragments: dict[bytes, Markup]) -> None:
+        """Every output besides the stories' own: static files, lists, feed, sitemap, 404 and robots.txt."""
         site = self.site
         for out, data in self.static.values():
-            self.out[out] = data
-        listed = [(s, modified(s)) for s in self.stories]
-        self.entries = {s.slug: _entry(s, stamp) for s, stamp in listed}
+            if self.needs(out, digest(data)):
+                self.out[out] = data
+        listed = sorted(stories, key=lambda s: (-_timestamp(s.facts.published), s.slug))
+        calls = {s.slug: self.fragment_calls(s) for s in listed}
+
+        def cards(group: list[Listed], which: int) -> tuple[list[Markup], bytes]:
+            keys = [calls[s.slug][which][0] for s in group]
+            return [fragments[k] for k in keys], digest(*keys)
+
+        def pairs(group: list[Listed]) -> list[tuple[Listed, Stamp]]:
+            return [(s, s.modified) for s in group]
+
+        home, home_key = cards(listed, 0)
         home_ld = page_ld("WebSite", site.title, site.description, self.canonical(""), site)
-        self.page("index.html", "", key=self.listing(listed), stories=listed, cards=self.cards(listed, "./"), ld=home_ld)
-        topics: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
-        cited_by: dict[str, list[tuple[Story, Stamp]]] = defaultdict(list)
-        for done, (story, stamp) in enumerate(listed, 1):
-            self.progress("rendering stories", done, len(listed))
-            self._story(story)
-            for topic in dict.fromkeys(t.name for t in story.facts.topics):
-                topics[topic].append((story, stamp))
-            for pid in dict.fromkeys(s.publisher.name for s in story.facts.sources.values()):
-                cited_by[pid].append((story, stamp))
+        self.page("index.html", "", home_key, stories=pairs(listed), cards=home, ld=home_ld)
+        topics: dict[str, list[Listed]] = defaultdict(list)
+        cited_by: dict[str, list[Listed]] = defaultdict(list)
+        for s in listed:
+            for topic in dict.fromkeys(t.name for t in s.facts.topics):
+                topics[topic].append(s)
+            for pid in s.cites:
+                cited_by[pid].append(s)
         for topic in sorted(topics):
             folder = f"topics/{topic}/"
-            self.page("topic.html", folder, key=self.listing(topics[topic]), topic=topic, stories=topics[topic],
-                      cards=self.cards(topics[topic], "../../"),
-                      ld=page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site))
+            group, key = cards(topics[topic], 1)
+            ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
+            self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
         counts = tuple((t, len(topics[t])) for t in sorted(topics))
-        self.page("topics.html", "topics/", key=counts, topics=sorted(topics.items()),
+        self.page("topics.html", "topics/", key_of(counts), topics=[(t, pairs(topics[t])) for t in sorted(topics)],
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
         cited_counts = [(p, len(cited_by[p.id])) for p in cited]
-        self.page("publishers.html", "sources/", key=tuple((p.id, n) for p, n in cited_counts), cited=cited_counts,
+        self.page("publishers.html", "sources/", key_of(tuple((p.id, n) for p, n in cited_counts)), cited=cited_counts,
                   ld=page_ld("CollectionPage", "Sources", "Every publisher the site cites", self.canonical("sources/"), site))
         for p in cited:
             folder = f"sources/{p.id}/"
-            self.page("publisher.html", folder, key=self.listing(cited_by[p.id]), publisher=p, stories=cited_by[p.id],
-                      cards=self.cards(cited_by[p.id], "../../"),
-                      ld=page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
-        self.page("404.html", "404.html", key=(), root=_path_of(self.base), root_path=_path_of(self.base),
+            group, key = cards(cited_by[p.id], 1)
+            ld = page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site)
+            self.page("publisher.html", folder, digest(p.id.encode(), key), publisher=p, stories=pairs(cited_by[p.id]), cards=group, ld=ld)
+        self.page("404.html", "404.html", b"", root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
         # Compare instants, never strings: offsets make string order wrong.
-        newest = latest([stamp for _, stamp in listed]) if listed else None
+        newest = latest([s.modified for s in listed]) if listed else None
         updated = newest.rfc3339() if newest else EPOCH
-        entries = [self.fragment("_feed.xml", "feed_entry", (self.base,), s, stamp, self.base, site) for s, stamp in listed]
-        self.render("feed.xml", "feed.xml", self.listing(listed), base=self.base, stories=listed, entries=entries, updated=updated)
+        entries, entries_key = cards(listed, 2)
+        feed_key = digest(updated.encode(), entries_key)
+        self.render("feed.xml", "feed.xml", feed_key, base=self.base, stories=pairs(listed), entries=entries, updated=updated)
         pages: list[tuple[str, str | None]] = [("", newest.text if newest else None)]
-        pages += [(f"{story.slug}/", stamp.text) for story, stamp in listed]
+        pages += [(f"{s.slug}/", s.modified.text) for s in listed]
         pages += [(f"topics/{t}/", None) for t in sorted(topics)] + [("topics/", None), ("sources/", None)]
         pages += [(f"sources/{p.id}/", None) for p in cited]
-        self.render("sitemap.xml", "sitemap.xml", tuple(pages), base=self.base, pages=pages)
-        self.out["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
-        return self.out
-
-    def _story(self, story: Story) -> None:
-        key = (story.slug, story.digest, self.context)
-        cached = self.cache.pages.get(key) if self.cache is not None else None
-        if cached is not None:
-            self.out.update(cached)
-            return
-        page = story_page(story, self.publishers)
-        folder = f"{story.slug}/"
-        canonical = self.canonical(folder)
-        self.page("story.html", folder, page=page, facts=story.facts, ld=article_ld(page, self.site, canonical))
-        self.out[f"{story.slug}/facts.json"] = facts_json(page, self.publishers, canonical)
-        if self.cache is not None and not self.report.failed():
-            paths = (f"{folder}index.html", f"{story.slug}/facts.json")
-            self.cache.pages.put(key, {p: self.out[p] for p in paths})
-
-
-def _entry(s: Story, stamp: Stamp) -> Frozen:
-    return Frozen((s.slug, s.facts.headline, s.facts.summary, s.facts.published.text if s.facts.published else "", s.facts.byline,
-                   tuple(t.name for t in s.facts.topics), s.facts.draft, stamp.text, stamp.rfc3339()))
+        self.render("sitemap.xml", "sitemap.xml", key_of(tuple(pages)), base=self.base, pages=pages)
+        robots = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
+        if self.needs("robots.txt", digest(robots)):
+            self.out["robots.txt"] = robots
 
 
 def _timestamp(stamp: Stamp | None) -> float:
@@ -322,15 +323,3 @@ def _timestamp(stamp: Stamp | None) -> float:
 def _path_of(base: str) -> str:
     """The path part of the base URL: where 404.html's absolute links start."""
     return urlsplit(base).path or "/"
-
-
-def render_site(
-    content: Content,
-    templates_dir: str,
-    options: RenderOptions,
-    report: Report,
-    cache: BuildCache | None = None,
-    progress: ProgressFn = quiet,
-) -> dict[str, bytes]:
-    """Render a checked site; template problems are added to the report. A cache reuses unchanged story pages."""
-    return Renderer(content, templates_dir, options, report, cache, progress).render_all()

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .builder import build
-from .cache import BuildCache
+from .cache import BuildState
 from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
+from .parallel import cores
 from .render import RenderOptions
 from .writer import update_site, write_site
 
@@ -88,10 +89,9 @@ class Rebuilder:
         self.pending = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rebuilder", daemon=True)
-        # Kept between saves: what unchanged bytes gave last time, and what the output folder holds,
-        # so a save costs in proportion to what it changed.
-        self.cache = BuildCache()
-        self.written: dict[str, bytes] | None = None
+        # Kept between saves: what each story gave last time and what the output folder holds, so
+        # a save costs in proportion to what it changed (the same state `build` keeps in .cache/).
+        self.state = BuildState(in_memory=True)
 
     def start(self) -> None:
         """Start the build thread."""
@@ -117,19 +117,23 @@ class Rebuilder:
             if not self.pending.is_set():  # a newer save is coming: reload once, after its build
                 self.on_built()
 
-    def build_once(self) -> bool:
-        """Build and put the site in place; never raises. True when the build succeeded."""
+    def build_once(self, jobs: int = 1) -> bool:
+        """Build and put the site in place; never raises. True when the build succeeded.
+
+        ``jobs`` > 1 only for the first build, before the server's threads start: forking a process
+        while other threads may hold locks is not safe.
+        """
         started = time.perf_counter()
+        out = self.args.out
         try:
-            result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts), self.cache)
+            result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts), self.state, out, jobs=jobs)
             diagnostics = result.report.sorted()
             if result.ok():
-                written, self.written = self.written, None  # unknown until the write completes
-                if written is None:
-                    write_site(self.args.out, result.files)
+                if result.kept:
+                    update_site(out, result.files, set(self.state.outputs) - set(result.keys))
                 else:
-                    update_site(self.args.out, result.files, written)
-                self.written = result.files
+                    write_site(out, result.files)
+                self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None)
                 self.preview.set([])
                 # The cache is long-lived: move it out of the garbage collector's way, or a full
                 # collection (~0.5 s at 1000 stories) lands in the middle of some later save.
@@ -145,7 +149,7 @@ class Rebuilder:
         except BaseException as exc:  # a broken save (even SystemExit) must never stop the preview
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.cache = BuildCache()  # start afresh: whatever failed may have left it half-updated
+            self.state = BuildState(in_memory=True)  # start afresh: whatever failed may have left it half-updated
             message = f"the build crashed: {type(exc).__name__}: {exc}"
             self.preview.set([Diagnostic(Pos(self.args.content), "error", message)])
             print(message, file=sys.stderr, flush=True)
@@ -327,7 +331,7 @@ def serve(args: argparse.Namespace) -> int:
         loop.add_callback(LiveReloadHandler.reload_waiters)
 
     rebuilder = Rebuilder(args, preview, reload_browsers)
-    rebuilder.build_once()
+    rebuilder.build_once(jobs=cores())
     os.makedirs(args.out, exist_ok=True)
     server = HTTPServer(make_app(args.out, preview))
     server.add_sockets(sockets)

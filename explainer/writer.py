@@ -97,37 +97,38 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
         raise
 
 
-def update_site(out_dir: str, files: dict[str, bytes], previous: dict[str, bytes]) -> int:
-    """Bring an output folder that holds ``previous`` to ``files``, writing only what changed.
+def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None:
+    """Write changed files into an output folder that holds the rest of the site, and remove ``remove``.
 
-    For the preview, which sends its reload after this returns: each changed file is written
-    beside its target under a hidden name and renamed over it, so a reader gets the old file or
-    the new one, never a torn one. ``build`` swaps the whole folder instead. Returns how many
-    files were written or removed.
+    For rebuilds that change a few files of a large site (the preview, and ``build`` with its
+    cache): each file is written beside its target under a hidden name and renamed over it, so a
+    reader gets the old file or the new one, never a torn one. A build without a usable cache swaps
+    the whole folder instead (write_site).
     """
     out_dir = os.path.abspath(out_dir)
-    changed = 0
-    for rel in sorted(files):
-        data = files[rel]
-        old = previous.get(rel)
-        if old is data or old == data:
-            continue
+    parent, name = os.path.split(out_dir)
+    clean_leftovers(out_dir)
+    # New files are written in a staging folder beside the output (the same file system, so the
+    # renames are atomic); a build killed meanwhile leaves that folder, which the next one removes.
+    staging = tempfile.mkdtemp(prefix=_STAGING.format(name), dir=parent)
+    try:
+        for number, rel in enumerate(sorted(files)):
+            if not safe_relative(rel):
+                raise OutputError(f"refusing to write outside the output folder: {rel!r}")
+            target = os.path.join(out_dir, *rel.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            temporary = os.path.join(staging, str(number))
+            with open(temporary, "wb") as f:
+                f.write(files[rel])
+            os.replace(temporary, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for rel in sorted(remove):
         if not safe_relative(rel):
-            raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-        target = os.path.join(out_dir, *rel.split("/"))
-        folder, name = os.path.split(target)
-        os.makedirs(folder, exist_ok=True)
-        temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, target)
-        changed += 1
-    for rel in sorted(set(previous) - set(files)):
+            continue
         target = os.path.join(out_dir, *rel.split("/"))
         try:
             os.remove(target)
-            changed += 1
             os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
         except OSError:
             pass
-    return changed

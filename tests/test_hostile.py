@@ -55,9 +55,12 @@ def test_a_file_that_vanishes_during_the_build_is_reported(mini_site: Path, monk
     assert lines == ["content/stories/alpha/explainer.md: error: the file is missing (was it removed during the build?)"]
 
 
-def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert main(["build", "--templates", str(TEMPLATES)]) == 0
+@pytest.mark.parametrize("cache", ["--no-cache", "--cache=.cache"])
+def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
+    assert main(["build", "--templates", str(TEMPLATES), cache]) == 0
     before = snapshot(mini_site / "site")
+    narrative = mini_site / "content/stories/alpha/explainer.md"
+    narrative.write_text(narrative.read_text() + "\nOne more paragraph.\n")  # so there is something to write
     real_open = open
 
     def full_disk_open(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
@@ -66,9 +69,9 @@ def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeyp
         return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(writer_module, "open", full_disk_open, raising=False)
-    assert main(["build", "--templates", str(TEMPLATES)]) == 1
+    assert main(["build", "--templates", str(TEMPLATES), cache]) == 1
     assert snapshot(mini_site / "site") == before
-    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
+    assert [n for n in sorted(os.listdir(mini_site)) if n != ".cache"] == ["content", "site"]  # the staging folder is gone too
 
 
 def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,15 +1,24 @@
-"""A build that reuses cached results equals a full build of the same input, after every kind of edit."""
+"""Incremental builds (the CLI's saved cache, the preview's state in memory) equal full builds.
+
+After every kind of edit, the output folder an incremental build leaves is byte-for-byte the
+folder a fresh full build writes, and it reports the same diagnostics; a cache that is damaged,
+from other code, or deleted mid-way only costs time.
+"""
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
+from explainer import builder, parallel
 from explainer.builder import build
-from explainer.cache import BuildCache
+from explainer.cache import BuildState, load_state, save_state
+from explainer.cli import main
 from explainer.writer import update_site, write_site
 
 from .conftest import FIXTURES, TEMPLATES, snapshot
@@ -19,8 +28,6 @@ def replace(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, (path, old)
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 
 
 Step = Callable[[Path], None]
@@ -33,59 +40,168 @@ STEPS: list[tuple[str, Step]] = [
     ("story deleted", lambda r: shutil.rmtree(r / "content/stories/third-story")),
     ("story renamed", lambda r: (r / "content/stories/second-story").rename(r / "content/stories/renamed-story")),
     ("draft published", lambda r: replace(r / "content/stories/draft-story/facts.yaml", "draft: true", "draft: false")),
+    ("stray file in a story", lambda r: (r / STORY / "notes.txt").write_text("to do\n")),
+    ("stray file removed", lambda r: (r / STORY / "notes.txt").unlink()),
     ("template edit", lambda r: replace(r / "templates/story.html", "Key takeaways", "The key points")),
     ("macro template edit", lambda r: replace(r / "templates/_macros.html", "No explainers yet.", "Nothing yet.")),
+    ("card template edit", lambda r: replace(r / "templates/_macros.html", '<p class="summary">', '<p class="summary lead">')),
     ("css edit", lambda r: replace(r / "templates/static/style.css", "--accent: #0b57a4;", "--accent: #0a4f96;")),
     ("publisher renamed", lambda r: replace(r / "content/publishers.yaml", "name: The Daily", "name: The Daily Paper")),
     ("site title edit", lambda r: replace(r / "content/site.yaml", "title: Golden explainers", "title: Golden")),
     ("broken save", lambda r: replace(r / STORY / "facts.yaml", "sources: [daily-report]\n    status", "sources: [nowhere]\n    status")),
     ("fixed save", lambda r: replace(r / STORY / "facts.yaml", "sources: [nowhere]", "sources: [daily-report]")),
+    ("broken template", lambda r: replace(r / "templates/_macros.html", "<article>", "<article>{{ story.nope }}")),
+    ("fixed template", lambda r: replace(r / "templates/_macros.html", "<article>{{ story.nope }}", "<article>")),
     ("same bytes rewritten", lambda r: (r / STORY / "facts.yaml").write_bytes((r / STORY / "facts.yaml").read_bytes())),
     ("topic added", lambda r: replace(r / STORY / "facts.yaml", "topics: [space, infrastructure]", "topics: [space, infrastructure, policy]")),
+    ("output edited by hand", lambda r: (r / "site/first-story/index.html").write_text("vandalised\n")),
+    ("output deleted by hand", lambda r: (r / "site/topics/policy/index.html").unlink()),
+    ("cache deleted", lambda r: shutil.rmtree(r / ".cache")),
 ]
 
 
 @pytest.fixture
-def site_root(tmp_path: Path) -> Path:
+def site_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(FIXTURES / "golden" / "content", tmp_path / "content")
     shutil.copytree(TEMPLATES, tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def test_cached_builds_equal_full_builds_after_every_edit(site_root: Path) -> None:
-    cache = BuildCache()
-    content, templates = str(site_root / "content"), str(site_root / "templates")
-    incremental = build(content, templates, cache=cache)
-    written = incremental.files
-    write_site(str(site_root / "site"), written)
+def run(*argv: str) -> tuple[int, str]:
+    """The command line in this process: (exit status, all it printed)."""
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        status = main(list(argv))
+    return status, out.getvalue()
+
+
+def diagnostics(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ": error: " in line or ": warning: " in line]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_cli_builds_with_the_cache_equal_full_builds_after_every_edit(site_root: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "CHUNK", 1)  # three stories are enough to use worker processes
+    assert run("build", "--jobs", str(jobs))[0] == 0
+    rewrote: dict[str, str] = {}
     for name, step in STEPS:
         step(site_root)
-        incremental = build(content, templates, cache=cache)
-        full = build(content, templates)
-        assert incremental.files == full.files, name
-        assert incremental.report.sorted() == full.report.sorted(), name
+        before = snapshot(site_root / "site", skip_marker=True)
+        status, err = run("build", "--jobs", str(jobs))
+        full_status, full_err = run("build", "--no-cache", "--out", "fresh", "--jobs", str(jobs))
+        assert status == full_status, (name, err, full_err)
+        assert diagnostics(err) == diagnostics(full_err), name
+        if full_status == 0:
+            assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
+            rewrote[name] = err.splitlines()[-1]
+        else:
+            assert snapshot(site_root / "site", skip_marker=True) == before, name  # a failed build changes nothing
+    # The cache did spare work: a narrative edit rewrites that story's page and facts.json only.
+    assert rewrote["narrative edit"].startswith("wrote 2 of "), rewrote["narrative edit"]
+    assert rewrote["cache deleted"].startswith("built "), rewrote["cache deleted"]
+
+
+def test_an_unchanged_site_is_not_rendered_again(site_root: Path) -> None:
+    assert run("build")[0] == 0
+    state, why = load_state(next(str(p) for p in (site_root / ".cache").iterdir()))
+    assert why is None and state.outputs
+    result = build("content", "templates", state=state, out_dir="site")
+    assert result.ok() and result.files == {} and result.kept == set(state.outputs)
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    result = build("content", "templates", state=state, out_dir="site")
+    assert set(result.files) == {"first-story/index.html", "first-story/facts.json"}
+
+
+def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> None:
+    """The preview's path: a state in memory (with parsed stories) and files updated in place."""
+    state = BuildState(in_memory=True)
+    out = str(site_root / "site")
+    result = build("content", "templates", state=state, out_dir=out)
+    write_site(out, result.files)
+    state.record_outputs(out, result.keys, None)
+    for name, step in STEPS:
+        if name == "cache deleted":
+            continue
+        step(site_root)
+        result = build("content", "templates", state=state, out_dir=out)
+        full = build("content", "templates")
+        assert result.report.sorted() == full.report.sorted(), name
+        assert result.ok() == full.ok(), name
         if full.ok():
-            # The preview updates its folder in place; the result must be what a fresh write gives.
-            update_site(str(site_root / "site"), incremental.files, written)
-            written = incremental.files
+            update_site(out, result.files, set(state.outputs) - set(result.keys))
+            state.record_outputs(out, result.keys, set(result.files))
             write_site(str(site_root / "fresh"), full.files)
             assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
-    assert full.ok()
 
 
-def test_cache_forgets_what_the_site_no_longer_has(site_root: Path) -> None:
-    """However many saves, the cache holds the site plus at most a bounded slack of stale entries."""
-    from explainer.cache import STALE_SLACK
+def test_the_state_follows_the_site_not_the_history(site_root: Path) -> None:
+    """However many saves, the state holds one record per story and the list entries of the current site."""
+    state = BuildState(in_memory=True)
+    build("content", "templates", state=state, out_dir="site")
+    facts = site_root / STORY / "facts.yaml"
+    original = facts.read_text()
+    for i in range(20):
+        facts.write_text(original.replace("A pad was damaged", f"A pad was damaged ({i})"))
+        assert build("content", "templates", state=state, out_dir="site").ok()
+    assert len(state.stories) == 3
+    assert len(state.fragments) == 3 * 2  # two published stories, three list entries each
 
-    cache = BuildCache()
-    content, templates = str(site_root / "content"), str(site_root / "templates")
-    build(content, templates, cache=cache)
-    memos = (cache.pages, cache.results, cache.files)
-    before = [len(m.entries) for m in memos]
-    narrative = site_root / STORY / "explainer.md"
-    original = narrative.read_text()
-    for i in range(3 * STALE_SLACK):
-        narrative.write_text(original.replace("Pads are", f"Pads ({i}) are"))
-        build(content, templates, cache=cache)
-        for memo, count in zip(memos, before, strict=True):
-            assert len(memo.entries) <= count + STALE_SLACK + 1
+
+def cache_file(root: Path) -> Path:
+    files = list((root / ".cache").iterdir())
+    assert len(files) == 1
+    return files[0]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", "foreign object"])
+def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: str) -> None:
+    assert run("build")[0] == 0
+    path = cache_file(site_root)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"\x80\x05not a pickle at all" * 50)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "other version":
+        state, _ = load_state(str(path))
+        state.version = "an older generator"
+        save_state(str(path), state)
+    else:
+        # A pickle that would run a command when loaded: it must be refused, never executed.
+        path.write_bytes(b"cos\nsystem\n(S'touch pwned'\ntR.")
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    status, err = run("build")
+    assert status == 0, err
+    assert "is not used" in err and "building everything" in err
+    assert not (site_root / "pwned").exists()
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+    assert load_state(str(cache_file(site_root)))[1] is None  # the next build saved a good one
+
+
+def test_a_cache_deleted_during_a_build_costs_nothing_but_time(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("build")[0] == 0
+    original = builder.load_site
+
+    def load_and_delete(*args: object, **kwargs: object) -> object:
+        shutil.rmtree(site_root / ".cache")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "load_site", load_and_delete)
+    replace(site_root / STORY / "facts.yaml", "A pad was damaged", "A launch pad was damaged")
+    status, err = run("build")
+    assert status == 0, err
+    monkeypatch.setattr(builder, "load_site", original)
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
+def test_the_cache_is_kept_outside_the_output_and_ignored_by_git(site_root: Path) -> None:
+    assert run("build")[0] == 0
+    assert (site_root / ".cache").is_dir() and not any(p.name.endswith(".pickle") for p in (site_root / "site").rglob("*"))
+    from .conftest import ROOT
+
+    assert "/.cache/" in (ROOT / ".gitignore").read_text().splitlines()

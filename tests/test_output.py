@@ -29,7 +29,7 @@ def test_failed_build_leaves_site_unchanged(mini_site: Path) -> None:
     assert build_cli() == 1
     assert snapshot(mini_site / "site") == before
     assert {p: p.stat().st_mtime_ns for p in (mini_site / "site").rglob("*")} == mtimes
-    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # no staging folder left behind
+    assert sorted(os.listdir(mini_site)) == [".cache", "content", "site"]  # no staging folder left behind
 
 
 def test_strict_warnings_also_leave_site_unchanged(mini_site: Path) -> None:
@@ -70,7 +70,7 @@ def test_leftovers_of_a_killed_build_are_cleaned(mini_site: Path) -> None:
     (mini_site / ".site.new-abc123").mkdir()
     (mini_site / ".site.new-abc123/index.html").write_text("half")
     assert build_cli() == 0
-    assert sorted(os.listdir(mini_site)) == ["content", "site"]
+    assert sorted(os.listdir(mini_site)) == [".cache", "content", "site"]
     assert (mini_site / "site" / MARKER).exists()
 
 

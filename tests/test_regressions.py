@@ -13,7 +13,7 @@ import pytest
 
 from explainer import yamlread
 from explainer.builder import build
-from explainer.cache import BuildCache
+from explainer.cache import BuildState
 from explainer.cli import main
 from explainer.diagnostics import Report
 
@@ -55,10 +55,10 @@ def test_the_404_page_escapes_its_root(mini_site: Path) -> None:
 def test_a_failed_template_fragment_is_never_reused_by_a_cached_build(mini_site: Path) -> None:
     shutil.copytree(TEMPLATES, mini_site / "templates")
     replace(mini_site / "templates/_macros.html", "<article>", "<article>{{ story.nope }}")
-    cache = BuildCache()
-    assert not build("content", "templates", cache=cache).ok()
+    state = BuildState(in_memory=True)
+    assert not build("content", "templates", state=state).ok()
     (mini_site / NARRATIVE).write_text((mini_site / NARRATIVE).read_text() + "\nMore [@wire].\n")
-    cached, full = build("content", "templates", cache=cache), build("content", "templates")
+    cached, full = build("content", "templates", state=state), build("content", "templates")
     assert not full.ok()
     assert cached.files == full.files and cached.report.sorted() == full.report.sorted()
 
@@ -166,10 +166,10 @@ def test_templates_in_a_symlinked_folder_are_part_of_the_cache_key(mini_site: Pa
     (partials / "note.html").write_text("<p>first note</p>\n")
     (mini_site / "templates/partials").symlink_to(partials, target_is_directory=True)
     replace(mini_site / "templates/story.html", '<p class="data-link">', '{% include "partials/note.html" %}\n<p class="data-link">')
-    cache = BuildCache()
-    assert "first note" in build("content", "templates", cache=cache).files["alpha/index.html"].decode()
+    state = BuildState(in_memory=True)
+    assert "first note" in build("content", "templates", state=state).files["alpha/index.html"].decode()
     (partials / "note.html").write_text("<p>second note</p>\n")
-    cached, full = build("content", "templates", cache=cache), build("content", "templates")
+    cached, full = build("content", "templates", state=state), build("content", "templates")
     assert cached.files == full.files
     assert "second note" in cached.files["alpha/index.html"].decode()
 

@@ -1,0 +1,49 @@
+"""Spread independent work over the machine's cores with forked worker processes.
+
+Forking lets the workers start with everything the parent has already prepared (the parsed site
+settings, the compiled templates, the previous build's state) without pickling any of it; only
+each chunk's small inputs and its results cross between processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Fewer items than this per worker are done in this process: starting workers costs more.
+CHUNK = 24
+
+
+def cores() -> int:
+    """How many cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> Iterator[tuple[int, R]]:
+    """``work`` over consecutive chunks of the items, in order: yields (items done so far, result).
+
+    With ``jobs`` > 1 and enough items, chunks run in forked processes; otherwise here. ``work``
+    must be a module-level function; it sees the parent's memory as it was when the pool started.
+    """
+    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    done = 0
+    if jobs > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        workers = min(jobs, len(chunks))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for chunk, result in zip(chunks, pool.map(work, chunks), strict=True):
+                done += len(chunk)
+                yield done, result
+        return
+    for chunk in chunks:
+        result = work(chunk)
+        done += len(chunk)
+        yield done, result
