@@ -113,4 +113,6 @@ def facts_json(page: StoryPage, publishers: dict[str, Publisher], canonical: str
         "corrections": [{"date": c.date.text if c.date else None, "text": c.text} for c in page.corrections],
         "sources": list(sources.values()),
     }
-    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact: Python's JSON encoder is several times slower with indentation, and facts.json is
+    # read by programs (a browser's JSON viewer lays it out for a person).
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

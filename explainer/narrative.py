@@ -149,7 +149,11 @@ class _Locator:
             self.starts[id(parent)] = starts
         breaks = self.breaks.get(id(parent))
         if breaks is None:  # offsets of the content's line starts, once per token: many places stay cheap
-            breaks = [0] + [i + 1 for i, c in enumerate(content) if c == "\n"]
+            breaks = [0]
+            found = content.find("\n")
+            while found >= 0:
+                breaks.append(found + 1)
+                found = content.find("\n", found + 1)
             self.breaks[id(parent)] = breaks
         line_in = bisect.bisect_right(breaks, offset) - 1
         col_in = offset - breaks[line_in]

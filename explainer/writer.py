@@ -11,6 +11,8 @@ import ctypes
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 MARKER = ".explainer-output"
 _STAGING = ".{}.new-"
@@ -49,7 +51,7 @@ def clean_leftovers(out_dir: str) -> None:
         return
     for entry in entries:
         if entry.startswith(_STAGING.format(name)) or entry.startswith(_OLD.format(name)):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            remove_tree(os.path.join(parent, entry))
 
 
 def check_replaceable(out_dir: str) -> None:
@@ -62,6 +64,51 @@ def check_replaceable(out_dir: str) -> None:
         raise OutputError(f"{out_dir} is not empty and was not written by this generator; refusing to replace it")
 
 
+# Creating a file or folder waits on the file system far longer than it uses the CPU (about half a
+# millisecond each on some virtual disks), and the waits overlap across threads: a site of a few
+# thousand files is written and removed several times faster by a handful of threads.
+THREADS = 8
+
+
+def _each(work: Callable[[str], object], items: Iterable[str]) -> None:
+    """``work`` on every item, on a few threads; the first failure is raised once all are done."""
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(work, items):
+            pass
+
+
+def _make_folders(root: str, rels: Iterable[str]) -> None:
+    """Create the folders that will hold these files, parents before children."""
+    folders: set[str] = set()
+    for rel in rels:
+        parts = rel.split("/")[:-1]
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    by_depth: dict[int, list[str]] = {}
+    for folder in folders:
+        by_depth.setdefault(folder.count("/"), []).append(folder)
+    for depth in sorted(by_depth):
+        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), sorted(by_depth[depth]))
+
+
+def remove_tree(path: str) -> None:
+    """Remove a folder and everything in it (never following links), files on several threads; errors are ignored."""
+    files: list[str] = []
+    folders: list[str] = []
+    for folder, dirs, names in os.walk(path):
+        folders.append(folder)
+        files.extend(os.path.join(folder, n) for n in names)
+        files.extend(os.path.join(folder, d) for d in dirs if os.path.islink(os.path.join(folder, d)))
+
+    def unlink(name: str) -> None:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+    _each(unlink, files)
+    shutil.rmtree(path, ignore_errors=True)  # now only empty folders: quick
+
+
 def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     """Put a complete site in place of ``out_dir`` at once."""
     out_dir = os.path.abspath(out_dir)
@@ -71,13 +118,16 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     clean_leftovers(out_dir)
     staging = tempfile.mkdtemp(prefix=_STAGING.format(name), dir=parent)
     try:
-        for rel in sorted(files):
+        for rel in files:
             if not safe_relative(rel):
                 raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-            target = os.path.join(staging, *rel.split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
+        _make_folders(staging, files)
+
+        def write(rel: str) -> None:
+            with open(os.path.join(staging, *rel.split("/")), "wb") as f:
                 f.write(files[rel])
+
+        _each(write, sorted(files))
         with open(os.path.join(staging, MARKER), "wb") as f:
             f.write(b"This folder is generated; it is replaced whole by every build.\n")
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
@@ -85,15 +135,15 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
             os.rename(staging, out_dir)
             return
         if _exchange(staging, out_dir):
-            shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
+            remove_tree(staging)  # now holds the previous site
             return
         old = tempfile.mkdtemp(prefix=_OLD.format(name), dir=parent)
         os.rmdir(old)
         os.rename(out_dir, old)
         os.rename(staging, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         raise
 
 
