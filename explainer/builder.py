@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from markupsafe import Markup
-
 from .cache import BuildState, StoryRecord
 from .checks import check_story
 from .diagnostics import Diagnostic, Report
@@ -20,7 +18,7 @@ from .loader import SiteInputs, Story, load_site, load_story, story_folders, sto
 from .pages import StoryPage, listed
 from .parallel import run_chunks
 from .progress import ProgressFn, quiet
-from .render import Renderer, RenderOptions
+from .render import FragmentKey, Renderer, RenderOptions
 
 
 @dataclass
@@ -31,6 +29,7 @@ class BuildResult:
     report: Report
     keys: dict[str, bytes] = field(default_factory=dict)  # every output of the site -> its key
     kept: set[str] = field(default_factory=set)  # outputs the output folder already holds as they should be
+    learnt: bool = True  # whether the state passed in changed (False: an unchanged site, nothing to save)
 
     def ok(self, strict: bool = False) -> bool:
         """True when the build may be written."""
@@ -52,7 +51,7 @@ class _Done:
     records: dict[str, StoryRecord]
     files: dict[str, bytes]
     keys: dict[str, bytes]
-    fragments: dict[str, dict[bytes, Markup]]
+    fragments: dict[str, dict[FragmentKey, str]]
     render_diagnostics: list[Diagnostic]
 
 
@@ -130,8 +129,7 @@ def build(
     renderer = None
     if inputs.site is not None:
         have = state.intact(out_dir) if out_dir is not None else {}
-        renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment)
-        state.environment = renderer.environment
+        renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir)
     folders = story_folders(inputs.stories.path, inputs.stories.shown, report) if inputs.stories is not None else []
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
@@ -143,11 +141,11 @@ def build(
                 records[e.name] = old
                 continue
             page, data = renderer.story_keys(e.name, old.digest)
-            if not (page or data or any(key not in state.fragments for key, *_ in renderer.fragment_calls(old.listed))):
+            if not (page or data or any(key not in state.fragments for key in renderer.fragment_keys(old.listed))):
                 records[e.name] = old
                 continue
         todo.append(_Job(e.name, e.path, e.shown, signature))
-    new_fragments: dict[bytes, Markup] = {}
+    new_fragments: dict[FragmentKey, str] = {}
     _CONTEXT = _Context(inputs, renderer, state)
     try:
         for count, done in run_chunks(_story_chunk, todo, jobs):
@@ -161,21 +159,24 @@ def build(
             render_report.items.extend(done.render_diagnostics)
     finally:
         _CONTEXT = None
+    learnt = bool(todo) or len(records) != len(state.stories)
     state.stories = {e.name: records[e.name] for e in folders if e.name in records}
     for record in state.stories.values():
         report.items.extend(record.diagnostics)
     if report.failed() or renderer is None:
         return BuildResult({}, report)
     shown = [r.listed for r in state.stories.values() if r.listed is not None and renderer.shows(r.listed)]
-    fragments: dict[bytes, Markup] = {}
+    fragments: dict[FragmentKey, str] = {}
     for entry in shown:
-        for key, *_ in renderer.fragment_calls(entry):
-            # A fragment is missing only when its template failed, and then the build fails too.
-            fragments[key] = new_fragments.get(key) or state.fragments.get(key) or Markup("")
+        for key in renderer.fragment_keys(entry):
+            text = new_fragments.get(key) or state.fragments.get(key)
+            if text is not None:  # None only when its template failed, and then the build fails too
+                fragments[key] = text
     renderer.lists(shown, fragments)
+    state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
     report.extend(render_report)
     if report.failed():
         return BuildResult({}, report)
     state.fragments = fragments  # only what this site uses: the state follows the site, not the history
     kept = set(renderer.keys) - set(renderer.out)
-    return BuildResult(renderer.out, report, renderer.keys, kept)
+    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out))

@@ -22,18 +22,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from markupsafe import Markup
-
 from .diagnostics import Diagnostic
-from .files import digest, stat_signature
+from .files import stat_signature
 from .pages import Listed, StoryPage
 
 FORMAT = 1
-
-
-def key_of(*values: object) -> bytes:
-    """The digest of some values through their repr, which is deterministic for the model's frozen data."""
-    return digest(repr(values).encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -61,15 +54,16 @@ class BuildState:
     """Everything kept between builds of one site (one content, templates and output folder)."""
 
     stories: dict[str, StoryRecord] = field(default_factory=dict)  # by slug
-    fragments: dict[bytes, Markup] = field(default_factory=dict)  # list entries by key
+    fragments: dict[tuple[bytes, int, bytes], str] = field(default_factory=dict)  # list entries by key (render.FragmentKey)
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
+    compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["environment"] = None
+        state["environment"] = state["compiled_dir"] = None
         return state
 
     def intact(self, out_dir: str) -> dict[str, bytes]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_inline import StateInline
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
+if TYPE_CHECKING:  # imported with the parser, on first use (narrative.parser)
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 # A citation is a bracket opening with @ or #, on one line, not followed by ( or [ (that would
 # make it an ordinary link whose text starts with those characters). Its body is bounded (room for
 # a dozen keys of the longest kind) so that a line of unclosed "[@" costs linear time, not quadratic.
 _CITATION = re.compile(r"\[([@#])([^\]\n]{0,1000})\](?![(\[])")
 
-CiteRenderer = Callable[[Token], str]
+CiteRenderer = Callable[["Token"], str]
 
 
 def citations_plugin(md: MarkdownIt, *, rule_name: str = "citation") -> None:

@@ -91,6 +91,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.no_cache:
         cache_file = state_path(args.cache, *(os.path.abspath(p) for p in (args.content, args.templates, args.out)), repr(options))
         state, why = load_state(cache_file)
+        state.compiled_dir = os.path.join(args.cache, "templates")
         if why:
             print(f"note: the build cache {cache_file} is not used ({why}); building everything", file=sys.stderr)
     result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs))
@@ -103,19 +104,21 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"build failed: {errors} error(s), {warnings} warning(s); {kind} must be fixed. {args.out}/ is unchanged.", file=sys.stderr)
         _save(cache_file, state)  # what was learnt of the stories still saves time next run
         return 1
+    remove = set(state.outputs) - set(result.keys)
     try:
-        if result.kept:
-            # Most of the site is already in place: replace just the changed files, each atomically.
-            update_site(args.out, result.files, set(state.outputs) - set(result.keys))
-        else:
+        if not result.kept:
             write_site(args.out, result.files)
+        elif result.files or remove:
+            # Most of the site is already in place: replace just the changed files, each atomically.
+            update_site(args.out, result.files, remove)
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
-    state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
-    _save(cache_file, state)
+    if result.learnt or remove or why is not None:
+        state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
+        _save(cache_file, state)
     took = time.perf_counter() - started
     wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files)} files"
     print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")

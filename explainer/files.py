@@ -135,6 +135,11 @@ def digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+def key_of(*values: object) -> bytes:
+    """The digest of some values through their repr, which is deterministic for the model's frozen data."""
+    return digest(repr(values).encode("utf-8", "surrogatepass"))
+
+
 def stat_signature(path: str) -> tuple[int, ...] | None:
     """What changes whenever a file's bytes may have: its inode, size, and modification and change times.
 

@@ -10,16 +10,18 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from .citations import citations_plugin, escape_html, split_names
 from .diagnostics import Pos, Report
 from .links import link_problem
 from .yamlread import split_lines
+
+if TYPE_CHECKING:  # markdown-it is imported when the first narrative is parsed: a rebuild with nothing to parse never pays for it
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 WHY_TITLES = ("why this matters", "why it matters")
 
@@ -81,8 +83,11 @@ def _record_offsets(md: MarkdownIt, name: str) -> None:
     md.inline.ruler.at(name, wrapped)
 
 
-def make_parser() -> MarkdownIt:
-    """The one markdown parser of the project."""
+@cache
+def parser() -> MarkdownIt:
+    """The one markdown parser of the project, made on first use."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     # Accept every target at parse time so a bad one becomes a link we can report at its place,
@@ -96,8 +101,6 @@ def make_parser() -> MarkdownIt:
     md.add_render_rule("link_open", _refuse_bad_links)
     return md
 
-
-PARSER = make_parser()
 
 
 def slugify(text: str) -> str:
@@ -162,7 +165,7 @@ class _Locator:
 
 def parse(text: str, path: str, report: Report) -> Narrative:
     """Parse a narrative and report what the format forbids or warns about, each at its place."""
-    tokens = PARSER.parse(text, {})
+    tokens = parser().parse(text, {})
     where = _Locator(path, text)
     narrative = Narrative()
     anchors: set[str] = set()
@@ -257,4 +260,5 @@ RESERVED_ANCHORS = frozenset(
 
 def render_section(section: Section, env: dict[str, Any]) -> str:
     """The HTML of one section's tokens; ``env['cite']`` renders the citation markers."""
-    return str(PARSER.renderer.render(section.tokens, PARSER.options, env))
+    md = parser()
+    return str(md.renderer.render(section.tokens, md.options, env))

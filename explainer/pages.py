@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
 from markupsafe import Markup, escape
 
 from .citations import split_names
+from .files import key_of
 from .loader import Story
 from .model import Correction, Fact, Publisher, Question, Quote, Ref, Source, Stamp
 from .narrative import Section, render_section
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 STATUS_LABELS = {"confirmed": "Confirmed", "reported": "Reported", "disputed": "Disputed", "unverified": "Unverified"}
 
@@ -73,7 +77,7 @@ class ListedFacts:
     summary: str
     published: Stamp
     byline: str | None
-    topics: tuple[Ref, ...]
+    topics: tuple[Ref, ...]  # as in facts.yaml, so list templates name them as story templates do
     draft: bool
 
 
@@ -89,6 +93,7 @@ class Listed:
     facts: ListedFacts
     modified: Stamp
     cites: tuple[str, ...]  # publisher ids of its sources, first-written first
+    key: bytes = field(default=b"", compare=False, repr=False)  # a digest of all the above, computed once
 
 
 def listed(story: Story) -> Listed:
@@ -96,7 +101,9 @@ def listed(story: Story) -> Listed:
     f = story.facts
     assert f.published is not None
     cites = tuple(dict.fromkeys(s.publisher.name for s in f.sources.values()))
-    return Listed(story.slug, ListedFacts(f.headline, f.summary, f.published, f.byline, f.topics, f.draft), modified(story), cites)
+    facts = ListedFacts(f.headline, f.summary, f.published, f.byline, f.topics, f.draft)
+    stamp = modified(story)
+    return Listed(story.slug, facts, stamp, cites, key_of(story.slug, facts, stamp, cites))
 
 
 def join_names(names: Sequence[str]) -> str:

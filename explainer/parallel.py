@@ -7,10 +7,8 @@ each chunk's small inputs and its results cross between processes.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,13 +34,18 @@ def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> I
     """
     chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
     done = 0
-    if jobs > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        workers = min(jobs, len(chunks))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for chunk, result in zip(chunks, pool.map(work, chunks), strict=True):
-                done += len(chunk)
-                yield done, result
-        return
+    if jobs > 1 and len(chunks) > 1:
+        # Imported only when used: a rebuild that changes a story or two never starts a process.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            workers = min(jobs, len(chunks))
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                for chunk, result in zip(chunks, pool.map(work, chunks), strict=True):
+                    done += len(chunk)
+                    yield done, result
+            return
     for chunk in chunks:
         result = work(chunk)
         done += len(chunk)

@@ -10,22 +10,25 @@ import hashlib
 import os
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
 from markupsafe import Markup, escape
 
-from .cache import key_of
 from .diagnostics import Pos, Report
-from .files import digest, display, is_ignored
+from .files import digest, display, is_ignored, key_of
 from .jsonout import article_ld, facts_json, page_ld
 from .loader import SiteInputs, Story
 from .model import SiteConfig, Stamp
 from .pages import STATUS_LABELS, Listed, StoryPage, join_names, latest, story_page
 
+if TYPE_CHECKING:  # Jinja is imported when the first template is rendered: an unchanged site never needs it
+    import jinja2
+
 HASHED = (".css", ".js", ".svg")
+FragmentKey = tuple[bytes, int, bytes]  # (render context, which fragment, Listed.key)
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -37,10 +40,21 @@ class RenderOptions:
     base_url: str | None = None
 
 
-def make_env(templates_dir: str) -> jinja2.Environment:
-    """The Jinja environment: autoescaped everywhere, and a misspelled name fails instead of printing nothing."""
+def make_env(templates_dir: str, compiled_dir: str | None = None) -> jinja2.Environment:
+    """The Jinja environment: autoescaped everywhere, and a misspelled name fails instead of printing nothing.
+
+    With ``compiled_dir``, compiled templates are kept there between runs (Jinja checks each
+    against its template's source), which spares a small rebuild most of its time.
+    """
+    import jinja2
+
+    cache = None
+    if compiled_dir is not None:
+        os.makedirs(compiled_dir, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(compiled_dir)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
+        bytecode_cache=cache,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -101,6 +115,19 @@ def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, byt
     return found
 
 
+class Later:
+    """A template value computed only if the page is rendered after all (its key may say it need not be)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+    def __call__(self) -> Any:
+        """The value."""
+        return self.make()
+
+
 class Renderer:
     """Renders the pages of one site, skipping every output whose key says the file on disk is already right.
 
@@ -116,6 +143,7 @@ class Renderer:
         report: Report,
         have: dict[str, bytes] | None = None,
         environment: tuple[bytes, jinja2.Environment] | None = None,
+        compiled_dir: str | None = None,
     ) -> None:
         assert inputs.site is not None
         self.site: SiteConfig = inputs.site
@@ -130,15 +158,26 @@ class Renderer:
         self.context = digest(inputs.digest, templates, repr(options).encode())
         self.data_context = digest(inputs.digest, self.base.encode())
         # Compiling templates is a large part of a small build: the preview passes the environment
-        # of its last build, reused while no template file has changed.
-        if environment is None or environment[0] != templates:
-            environment = (templates, make_env(templates_dir))
-        self.environment = environment
-        self.env: jinja2.Environment = environment[1]
+        # of its last build, reused while no template file has changed; the command line keeps
+        # compiled templates in compiled_dir.
+        self.templates = templates
+        self.compiled_dir = compiled_dir
+        self._env = environment[1] if environment is not None and environment[0] == templates else None
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
         self.keys: dict[str, bytes] = {}
         self.callers: dict[tuple[str, str], jinja2.Template] = {}
+
+    @property
+    def env(self) -> jinja2.Environment:
+        """The Jinja environment, made when first needed."""
+        if self._env is None:
+            self._env = make_env(self.templates_dir, self.compiled_dir)
+        return self._env
+
+    def environment(self) -> tuple[bytes, jinja2.Environment] | None:
+        """The environment with the digest of the templates it was made from, if one was needed."""
+        return (self.templates, self._env) if self._env is not None else None
 
     def shows(self, listed: Listed) -> bool:
         """Whether this build renders the story (drafts only with --drafts)."""
@@ -158,6 +197,7 @@ class Renderer:
         path = folder if folder.endswith(".html") else folder + "index.html"
         if not self.needs(path, digest(template.encode(), path.encode(), self.context, key)):
             return
+        context = {name: value() if isinstance(value, Later) else value for name, value in context.items()}
         # Relative links keep the site working under any base path; a page served from any
         # address (404.html) passes an absolute root instead.
         root = context.pop("root", None) or "../" * path.count("/") or "./"
@@ -167,9 +207,11 @@ class Renderer:
     def render(self, template: str, path: str, key: bytes, **context: Any) -> None:
         """Render a template to an output path unless its key is unchanged."""
         if self.needs(path, digest(template.encode(), path.encode(), self.context, key)):
-            self._render(template, path, **context)
+            self._render(template, path, **{name: value() if isinstance(value, Later) else value for name, value in context.items()})
 
     def _render(self, template: str, path: str, **context: Any) -> None:
+        import jinja2
+
         root = context.get("root", "./")
         # The root is escaped like any text: on 404.html it comes from base_url, not from us.
         context.setdefault("asset", lambda name: escape(root) + self.static[name][0] if name in self.static else self._missing_asset(name))
@@ -189,23 +231,26 @@ class Renderer:
 
     # A story in lists: its card as the home page shows it, as pages two folders deep show it, and
     # its feed entry. Each is rendered once per story and reused while the story's Listed is unchanged.
-    def fragment_calls(self, listed: Listed) -> list[tuple[bytes, str, str, tuple[Any, ...]]]:
-        """(key, template, macro, arguments) of each list fragment of a story."""
-        calls = [
+    def fragment_calls(self) -> list[tuple[str, str, tuple[Any, ...]]]:
+        """(template, macro, arguments) of each list fragment of a story, in the order of fragment_keys."""
+        return [
             ("_macros.html", "story_card", ("./",)),
             ("_macros.html", "story_card", ("../../",)),
             ("_feed.xml", "feed_entry", (self.base, self.site)),
         ]
-        return [(key_of(t, m, args[0], listed, self.context), t, m, args) for t, m, args in calls]
 
-    def fragments(self, listed: Listed, known: dict[bytes, Markup]) -> dict[bytes, Markup]:
+    def fragment_keys(self, listed: Listed) -> list[FragmentKey]:
+        """The keys of a story's list fragments: what the story shows in lists, and everything else they depend on."""
+        return [(self.context, which, listed.key) for which in range(3)]
+
+    def fragments(self, listed: Listed, known: dict[FragmentKey, str]) -> dict[FragmentKey, str]:
         """The story's list fragments that ``known`` lacks, rendered."""
-        made: dict[bytes, Markup] = {}
-        for key, template, macro, args in self.fragment_calls(listed):
+        made: dict[FragmentKey, str] = {}
+        for key, (template, macro, args) in zip(self.fragment_keys(listed), self.fragment_calls(), strict=True):
             if key in known:
                 continue
             try:
-                made[key] = Markup(self._fragment_template(template, macro).render(story=listed, stamp=listed.modified, args=args))
+                made[key] = self._fragment_template(template, macro).render(story=listed, stamp=listed.modified, args=args)
             except Exception as exc:  # a template's failure, reported at its line like any other
                 self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
         return made
@@ -219,6 +264,8 @@ class Renderer:
         return compiled
 
     def _missing_asset(self, name: str) -> Markup:
+        import jinja2
+
         raise jinja2.TemplateRuntimeError(f"no static file '{name}' under {display(self.templates_dir, 'static')}")
 
     def _shown(self, filename: str) -> str:
@@ -255,21 +302,23 @@ class Renderer:
             self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
         return page
 
-    def lists(self, stories: list[Listed], fragments: dict[bytes, Markup]) -> None:
+    def lists(self, stories: list[Listed], fragments: dict[FragmentKey, str]) -> None:
         """Every output besides the stories' own: static files, lists, feed, sitemap, 404 and robots.txt."""
         site = self.site
         for out, data in self.static.values():
             if self.needs(out, digest(data)):
                 self.out[out] = data
         listed = sorted(stories, key=lambda s: (-_timestamp(s.facts.published), s.slug))
-        calls = {s.slug: self.fragment_calls(s) for s in listed}
 
-        def cards(group: list[Listed], which: int) -> tuple[list[Markup], bytes]:
-            keys = [calls[s.slug][which][0] for s in group]
-            return [fragments[k] for k in keys], digest(*keys)
+        # The cards and story lists of a page are put together only when its key says it must be
+        # rendered: a save that changes one story's text leaves every list page as it is.
+        def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
+            # A missing fragment is one whose template failed, and then the build fails anyway.
+            shown = Later(lambda: [Markup(fragments.get((self.context, which, s.key), "")) for s in group])
+            return shown, digest(bytes([which]), *(s.key for s in group))
 
-        def pairs(group: list[Listed]) -> list[tuple[Listed, Stamp]]:
-            return [(s, s.modified) for s in group]
+        def pairs(group: list[Listed]) -> Later:
+            return Later(lambda: [(s, s.modified) for s in group])
 
         home, home_key = cards(listed, 0)
         home_ld = page_ld("WebSite", site.title, site.description, self.canonical(""), site)
@@ -287,7 +336,7 @@ class Renderer:
             ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
             self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
         counts = tuple((t, len(topics[t])) for t in sorted(topics))
-        self.page("topics.html", "topics/", key_of(counts), topics=[(t, pairs(topics[t])) for t in sorted(topics)],
+        self.page("topics.html", "topics/", key_of(counts), topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
         cited_counts = [(p, len(cited_by[p.id])) for p in cited]
