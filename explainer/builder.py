@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .cache import BuildState, StoryRecord
+from .cache import BuildState, StoryRecord, storable_page
 from .checks import check_story
 from .diagnostics import Diagnostic, Report
+from .files import digest
 from .loader import SiteInputs, Story, load_site, load_story, story_folders, story_signature
 from .pages import StoryPage, listed
 from .parallel import run_chunks
@@ -53,6 +54,7 @@ class _Done:
     keys: dict[str, bytes]
     fragments: dict[str, dict[FragmentKey, str]]
     render_diagnostics: list[Diagnostic]
+    pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
 
 
 @dataclass
@@ -81,8 +83,13 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             old = state.stories.get(job.slug)
             story: Story | None = None
             page: StoryPage | None = None
-            if old is not None and old.parsed is not None and old.signature == job.signature and old.checked_with == inputs.digest:
+            current = old is not None and old.signature == job.signature and old.checked_with == inputs.digest
+            if current and old is not None and old.parsed is not None:
                 story, page, diagnostics = old.parsed, old.page, old.diagnostics  # the preview's parse, still current
+            elif current and old is not None and old.listed is not None and state.pages is not None and (
+                stored := state.pages.get(job.slug, digest(old.digest, inputs.digest))
+            ):
+                story, page, diagnostics = stored.story, stored, old.diagnostics  # unchanged: only a template changed
             else:
                 report = Report()
                 story = load_story(job.slug, job.path, job.shown, report)
@@ -93,8 +100,11 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             entry = listed(story) if story is not None and clean else None
             record = StoryRecord(job.signature, story.digest if story else b"", inputs.digest, diagnostics, entry)
             if renderer is not None and story is not None and entry is not None and renderer.shows(entry):
+                computed = page is None
                 page = renderer.story(story, page)
                 done.fragments[job.slug] = renderer.fragments(entry, state.fragments)
+                if computed and page is not None and state.pages is not None:
+                    done.pages[job.slug] = (digest(story.digest, inputs.digest), storable_page(page))
             if state.in_memory:
                 record.parsed, record.page = story, page
             done.records[job.slug] = record
@@ -146,6 +156,7 @@ def build(
                 continue
         todo.append(_Job(e.name, e.path, e.shown, signature))
     new_fragments: dict[FragmentKey, str] = {}
+    pages: dict[str, tuple[bytes, bytes]] = {}
     _CONTEXT = _Context(inputs, renderer, state)
     try:
         for count, done in run_chunks(_story_chunk, todo, jobs):
@@ -157,6 +168,7 @@ def build(
             for made in done.fragments.values():
                 new_fragments.update(made)
             render_report.items.extend(done.render_diagnostics)
+            pages.update(done.pages)
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)
@@ -178,5 +190,7 @@ def build(
     if report.failed():
         return BuildResult({}, report)
     state.fragments = fragments  # only what this site uses: the state follows the site, not the history
+    if state.pages is not None and (pages or learnt):
+        state.pages.put(pages, set(state.stories))
     kept = set(renderer.keys) - set(renderer.out)
     return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out))

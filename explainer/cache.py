@@ -14,6 +14,8 @@ or was written by other code is ignored: the build is then a full one.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import io
 import os
@@ -24,7 +26,8 @@ from typing import Any
 
 from .diagnostics import Diagnostic
 from .files import stat_signature
-from .pages import Listed, StoryPage
+from .narrative import Narrative, Section
+from .pages import Listed, Part, StoryPage
 
 FORMAT = 1
 
@@ -60,10 +63,11 @@ class BuildState:
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
+    pages: PageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["environment"] = state["compiled_dir"] = None
+        state["environment"] = state["compiled_dir"] = state["pages"] = None
         return state
 
     def intact(self, out_dir: str) -> dict[str, bytes]:
@@ -86,6 +90,81 @@ class BuildState:
             self.outputs[path] = (key, signature)
 
 
+class PageStore:
+    """Each story's computed page (rendered narrative, markers, source list) in an SQLite file.
+
+    A template edit changes every story page but none of what the pages show: with this store the
+    build renders them again without parsing or rendering any markdown. Rows are found by slug and
+    used only when their key (the digest of the story's bytes and of the site settings) matches;
+    a store that cannot be opened or read is simply not used.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: Any = None
+        self._pid = 0
+
+    def _connect(self) -> Any:
+        import sqlite3
+
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        # A connection is never shared across a fork: each worker process opens its own.
+        self._pid, self._db = os.getpid(), None
+        try:
+            db = sqlite3.connect(self.path, timeout=5)
+            db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
+            db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
+            row = db.execute("SELECT version FROM meta").fetchone()
+            if row is None or row[0] != code_version():
+                with db:
+                    db.execute("DELETE FROM pages")
+                    db.execute("DELETE FROM meta")
+                    db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
+        except sqlite3.Error:
+            return None
+        self._db = db
+        return db
+
+    def get(self, slug: str, key: bytes) -> StoryPage | None:
+        """The stored page of a story, if it was stored under this key."""
+        import sqlite3
+
+        try:
+            db = self._connect()
+            row = db.execute("SELECT key, data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
+            if row is None or row[0] != key:
+                return None
+            page = _Unpickler(io.BytesIO(row[1])).load()
+        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+        return page if isinstance(page, StoryPage) else None
+
+    def put(self, rows: dict[str, tuple[bytes, bytes]], keep: set[str]) -> None:
+        """Store pages (slug -> (key, data)) and forget stories no longer in ``keep``; failures only cost time later."""
+        import sqlite3
+
+        try:
+            db = self._connect()
+            if db is None:
+                return
+            with db:
+                db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?)", [(slug, k, d) for slug, (k, d) in rows.items()])
+                gone = [(slug,) for (slug,) in db.execute("SELECT slug FROM pages") if slug not in keep]
+                db.executemany("DELETE FROM pages WHERE slug = ?", gone)
+        except sqlite3.Error:
+            pass
+
+
+def storable_page(page: StoryPage) -> bytes:
+    """A page as the store keeps it: without the markdown tokens it was rendered from."""
+    story = dataclasses.replace(page.story, narrative=Narrative())
+    parts = [Part(Section(p.section.title, p.section.anchor, [], p.section.is_why), p.html) for p in page.parts]
+    return pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+@functools.cache
 def code_version() -> str:
     """Changes whenever the generator's code or the Python running it does: a state from other code is never trusted."""
     h = hashlib.blake2b(digest_size=16)
@@ -106,11 +185,17 @@ _ALLOWED = {
 }
 
 
+_FOUND: dict[tuple[str, str], Any] = {}
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("explainer.") or (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a build state")
+        found = _FOUND.get((module, name))
+        if found is None:
+            if not (module.startswith("explainer.") or (module, name) in _ALLOWED):
+                raise pickle.UnpicklingError(f"{module}.{name} is not part of a build state")
+            found = _FOUND[(module, name)] = super().find_class(module, name)
+        return found
 
 
 def load_state(path: str) -> tuple[BuildState, str | None]:

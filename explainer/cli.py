@@ -9,13 +9,13 @@ import time
 from collections.abc import Sequence
 
 from .builder import build
-from .cache import BuildState, load_state, save_state, state_path
+from .cache import BuildState, PageStore, load_state, save_state, state_path
 from .diagnostics import format_json, format_text
 from .parallel import cores
 from .progress import Progress
 from .render import RenderOptions
 from .schema import is_base_url
-from .writer import OutputError, update_site, write_site
+from .writer import OutputError, clean_leftovers, update_site, write_site
 
 
 class UsageError(Exception):
@@ -92,6 +92,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         cache_file = state_path(args.cache, *(os.path.abspath(p) for p in (args.content, args.templates, args.out)), repr(options))
         state, why = load_state(cache_file)
         state.compiled_dir = os.path.join(args.cache, "templates")
+        state.pages = PageStore(cache_file.removesuffix(".pickle") + ".pages.sqlite")
         if why:
             print(f"note: the build cache {cache_file} is not used ({why}); building everything", file=sys.stderr)
     result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs))
@@ -111,6 +112,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         elif result.files or remove:
             # Most of the site is already in place: replace just the changed files, each atomically.
             update_site(args.out, result.files, remove)
+        else:
+            clean_leftovers(args.out)  # nothing to write, but what a killed build left must still go
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:

@@ -7,6 +7,7 @@ each chunk's small inputs and its results cross between processes.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -40,6 +41,9 @@ def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> I
         from concurrent.futures import ProcessPoolExecutor
 
         if "fork" in multiprocessing.get_all_start_methods():
+            # Workers inherit every object the parent holds; frozen, they are never scanned by a
+            # worker's garbage collector (and their pages are not copied by it either).
+            gc.freeze()
             workers = min(jobs, len(chunks))
             with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
                 for chunk, result in zip(chunks, pool.map(work, chunks), strict=True):

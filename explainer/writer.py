@@ -87,7 +87,9 @@ def _make_folders(root: str, rels: Iterable[str]) -> None:
     for folder in folders:
         by_depth.setdefault(folder.count("/"), []).append(folder)
     for depth in sorted(by_depth):
-        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), sorted(by_depth[depth]))
+        # Looking is far cheaper than a mkdir that fails: most folders of a rebuild already exist.
+        missing = [f for f in sorted(by_depth[depth]) if not os.path.isdir(os.path.join(root, *f.split("/")))]
+        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing)
 
 
 def remove_tree(path: str) -> None:
@@ -162,15 +164,19 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
     # renames are atomic); a build killed meanwhile leaves that folder, which the next one removes.
     staging = tempfile.mkdtemp(prefix=_STAGING.format(name), dir=parent)
     try:
-        for number, rel in enumerate(sorted(files)):
+        for rel in files:
             if not safe_relative(rel):
                 raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-            target = os.path.join(out_dir, *rel.split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            temporary = os.path.join(staging, str(number))
+        _make_folders(out_dir, files)
+        numbered = {rel: str(number) for number, rel in enumerate(sorted(files))}
+
+        def replace(rel: str) -> None:
+            temporary = os.path.join(staging, numbered[rel])
             with open(temporary, "wb") as f:
                 f.write(files[rel])
-            os.replace(temporary, target)
+            os.replace(temporary, os.path.join(out_dir, *rel.split("/")))
+
+        _each(replace, sorted(files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for rel in sorted(remove):

@@ -45,3 +45,6 @@ if [ "$want_tests" = yes ]; then
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
+# Compile the package now: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile it
+# again on every run, which is a third of a small rebuild's time.
+.venv/bin/python -m compileall -q explainer

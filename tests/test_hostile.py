@@ -74,16 +74,19 @@ def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeyp
     assert [n for n in sorted(os.listdir(mini_site)) if n != ".cache"] == ["content", "site"]  # the staging folder is gone too
 
 
-def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cache", ["--no-cache", "--cache=.cache"])
+def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
     # Root (as in CI) may write anywhere, so the refusal is simulated where the writer meets it.
-    assert main(["build", "--templates", str(TEMPLATES)]) == 0
+    assert main(["build", "--templates", str(TEMPLATES), cache]) == 0
     before = snapshot(mini_site / "site")
+    narrative = mini_site / "content/stories/alpha/explainer.md"
+    narrative.write_text(narrative.read_text() + "\nOne more paragraph.\n")  # so there is something to write
 
     def refuse(*args: object, **kwargs: object) -> str:
         raise PermissionError(errno.EACCES, "Permission denied", str(mini_site))
 
     monkeypatch.setattr(writer_module.tempfile, "mkdtemp", refuse)
-    assert main(["build", "--templates", str(TEMPLATES)]) == 1
+    assert main(["build", "--templates", str(TEMPLATES), cache]) == 1
     assert snapshot(mini_site / "site") == before
 
 
