@@ -111,21 +111,31 @@ class PageStore:
             return self._db
         # A connection is never shared across a fork: each worker process opens its own.
         self._pid, self._db = os.getpid(), None
-        try:
-            db = sqlite3.connect(self.path, timeout=5)
-            db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
-            db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
-            db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
-            row = db.execute("SELECT version FROM meta").fetchone()
-            if row is None or row[0] != code_version():
-                with db:
-                    db.execute("DELETE FROM pages")
-                    db.execute("DELETE FROM meta")
-                    db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
-        except sqlite3.Error:
-            return None
-        self._db = db
-        return db
+        for attempt in (1, 2):
+            try:
+                db = sqlite3.connect(self.path, timeout=5)
+                db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
+                db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
+                db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
+                row = db.execute("SELECT version FROM meta").fetchone()
+                if row is None or row[0] != code_version():
+                    with db:
+                        db.execute("DELETE FROM pages")
+                        db.execute("DELETE FROM meta")
+                        db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
+            except sqlite3.DatabaseError:
+                if attempt == 2:
+                    return None
+                try:  # not a database (damaged): start a new one
+                    os.remove(self.path)
+                except OSError:
+                    return None
+                continue
+            except sqlite3.Error:
+                return None
+            self._db = db
+            return db
+        return None
 
     def get(self, slug: str, key: bytes) -> StoryPage | None:
         """The stored page of a story, if it was stored under this key."""

@@ -205,3 +205,34 @@ def test_the_cache_is_kept_outside_the_output_and_ignored_by_git(site_root: Path
     from .conftest import ROOT
 
     assert "/.cache/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_a_damaged_page_store_means_parsing_again(site_root: Path) -> None:
+    assert run("build")[0] == 0
+    store = next((site_root / ".cache").glob("*.pages.sqlite"))
+    store.write_bytes(b"this is not a database" * 100)
+    replace(site_root / "templates/story.html", "Key takeaways", "The key points")  # pages come from the store after a template edit
+    status, out = run("build")
+    assert status == 0, out
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+    assert store.read_bytes().startswith(b"SQLite format 3")  # replaced by a working store
+
+
+def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("build")[0] == 0
+    parsed: list[str] = []
+    original = builder.load_story
+
+    def counting(slug: str, *args: object) -> object:
+        parsed.append(slug)
+        return original(slug, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "load_story", counting)
+    replace(site_root / "templates/story.html", "Key takeaways", "The key points")
+    status, out = run("build")
+    assert status == 0, out
+    assert "The key points" in (site_root / "site/first-story/index.html").read_text()
+    assert parsed == []  # every page came from the store
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
