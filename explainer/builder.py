@@ -123,12 +123,15 @@ def build(
     out_dir: str | None = None,
     progress: ProgressFn = quiet,
     jobs: int = 1,
+    touched: set[str] | None = None,
 ) -> BuildResult:
     """Check the content, then render it in memory; nothing is rendered while the content has errors.
 
     ``state`` (updated in place) lets the build skip what has not changed since it was made; with
     ``out_dir``, outputs already there as they should be are kept rather than rendered. The result
     is the same as a full build's. ``jobs`` > 1 spreads the stories over that many processes.
+    ``touched`` (the preview, told by file-system events) names the only story folders that may
+    have changed since the state was made; the others are not even looked at.
     """
     global _CONTEXT
     options = options or RenderOptions()
@@ -138,14 +141,15 @@ def build(
     render_report = Report()  # template problems count only once the content is clean
     renderer = None
     if inputs.site is not None:
-        have = state.intact(out_dir) if out_dir is not None else {}
+        have = state.intact(out_dir, trust=touched is not None) if out_dir is not None else {}
         renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir)
     folders = story_folders(inputs.stories.path, inputs.stories.shown, report) if inputs.stories is not None else []
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
     for e in folders:
-        signature = story_signature(e.path)
         old = state.stories.get(e.name)
+        trusted = touched is not None and e.name not in touched and old is not None
+        signature = old.signature if trusted and old is not None else story_signature(e.path)
         if old is not None and old.signature == signature and old.checked_with == inputs.digest:
             if old.listed is None or renderer is None or not renderer.shows(old.listed):
                 records[e.name] = old

@@ -92,6 +92,11 @@ class Rebuilder:
         # Kept between saves: what each story gave last time and what the output folder holds, so
         # a save costs in proportion to what it changed (the same state `build` keeps in .cache/).
         self.state = BuildState(in_memory=True)
+        # What the watcher reported since the last build began: the story folders it touched, or
+        # None when something else changed that may concern every story (or nothing is known).
+        self.lock = threading.Lock()
+        self.touched: set[str] | None = None
+        self.stories_dir = os.path.join(os.path.abspath(args.content), "stories") + os.sep
 
     def start(self) -> None:
         """Start the build thread."""
@@ -102,9 +107,24 @@ class Rebuilder:
         self.stopping.set()
         self.pending.set()
 
-    def request(self) -> None:
-        """Ask for a build that includes every save made so far."""
+    def request(self, path: str | None = None) -> None:
+        """Ask for a build that includes every save made so far (``path``: what changed, when known)."""
+        with self.lock:
+            if path is None:
+                self.touched = None
+            elif self.touched is not None:
+                absolute = os.path.abspath(path)
+                if absolute.startswith(self.stories_dir):
+                    self.touched.add(absolute[len(self.stories_dir):].split(os.sep, 1)[0])
+                elif not absolute.startswith(os.path.abspath(self.args.templates) + os.sep):
+                    self.touched = None  # site.yaml, publishers.yaml, the stories folder itself: look at everything
         self.pending.set()
+
+    def _take_touched(self) -> set[str] | None:
+        """What changed since the last call; from now on, changes are collected afresh."""
+        with self.lock:
+            touched, self.touched = self.touched, set()
+        return touched
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -113,11 +133,11 @@ class Rebuilder:
                 return
             time.sleep(SETTLE_SECONDS)
             self.pending.clear()  # saves from now on set it again and cause one more build
-            self.build_once()
+            self.build_once(touched=self._take_touched())
             if not self.pending.is_set():  # a newer save is coming: reload once, after its build
                 self.on_built()
 
-    def build_once(self, jobs: int = 1) -> bool:
+    def build_once(self, jobs: int = 1, touched: set[str] | None = None) -> bool:
         """Build and put the site in place; never raises. True when the build succeeded.
 
         ``jobs`` > 1 only for the first build, before the server's threads start: forking a process
@@ -126,7 +146,8 @@ class Rebuilder:
         started = time.perf_counter()
         out = self.args.out
         try:
-            result = build(self.args.content, self.args.templates, RenderOptions(drafts=self.args.drafts), self.state, out, jobs=jobs)
+            options = RenderOptions(drafts=self.args.drafts)
+            result = build(self.args.content, self.args.templates, options, self.state, out, jobs=jobs, touched=touched)
             diagnostics = result.report.sorted()
             if result.ok():
                 if result.kept:
@@ -150,6 +171,8 @@ class Rebuilder:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             self.state = BuildState(in_memory=True)  # start afresh: whatever failed may have left it half-updated
+            with self.lock:
+                self.touched = None
             message = f"the build crashed: {type(exc).__name__}: {exc}"
             self.preview.set([Diagnostic(Pos(self.args.content), "error", message)])
             print(message, file=sys.stderr, flush=True)
@@ -264,8 +287,8 @@ class _NoPolling:
         return None, None
 
 
-def watch_inputs(folders: list[str], out: str, on_change: Callable[[], None]) -> Any:
-    """Call ``on_change`` for every change under the folders, except editor droppings and the output."""
+def watch_inputs(folders: list[str], out: str, on_change: Callable[[str], None]) -> Any:
+    """Call ``on_change(path)`` for every change under the folders, except editor droppings and the output."""
     from watchdog.events import (
         DirCreatedEvent,
         DirDeletedEvent,
@@ -297,8 +320,7 @@ def watch_inputs(folders: list[str], out: str, on_change: Callable[[], None]) ->
                 if os.path.abspath(path).startswith(out_abs):
                     continue
                 if not is_ignored(os.path.basename(path)):
-                    on_change()
-                    return
+                    on_change(path)
 
     # Subscribe to changes only: the builds themselves open every story folder, and open/close
     # events for those would keep the watcher thread (and the GIL) busy during every build.

@@ -7,6 +7,7 @@ from other code, or deleted mid-way only costs time.
 
 from __future__ import annotations
 
+import argparse
 import io
 import shutil
 from collections.abc import Callable
@@ -236,3 +237,51 @@ def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root:
     assert parsed == []  # every page came from the store
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
+def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> None:
+    """The preview looks only at the story folders the watcher names; the site is still what a full build gives."""
+    from explainer.serve import Preview, Rebuilder
+
+    args = argparse.Namespace(content=str(site_root / "content"), templates=str(site_root / "templates"), out=str(site_root / "site"), drafts=False)
+    rebuilder = Rebuilder(args, Preview(), lambda: None)
+    assert rebuilder.build_once()
+    stories = site_root / "content/stories"
+    edits: list[tuple[str, Step, list[Path]]] = [
+        ("narrative edit", STEPS[0][1], [site_root / STORY / "explainer.md"]),
+        ("headline edit", STEPS[1][1], [site_root / STORY / "facts.yaml"]),
+        ("story added", STEPS[3][1], [stories / "third-story", stories / "third-story/facts.yaml"]),
+        ("story deleted", STEPS[4][1], [stories / "third-story"]),
+        ("story renamed", STEPS[5][1], [stories / "second-story", stories / "renamed-story"]),
+        ("stray file", STEPS[7][1], [site_root / STORY / "notes.txt"]),
+        ("template edit", STEPS[9][1], [site_root / "templates/story.html"]),
+        ("publisher renamed", STEPS[13][1], [site_root / "content/publishers.yaml"]),
+        ("broken save", STEPS[15][1], [site_root / STORY / "facts.yaml"]),
+        ("fixed save", STEPS[16][1], [site_root / STORY / "facts.yaml"]),
+    ]
+    for name, step, paths in edits:
+        step(site_root)
+        for path in paths:
+            rebuilder.request(str(path))
+        ok = rebuilder.build_once(touched=rebuilder._take_touched())
+        full = build(str(site_root / "content"), str(site_root / "templates"))
+        assert ok == full.ok(), name
+        if ok:
+            write_site(str(site_root / "fresh"), full.files)
+            assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
+
+
+def test_the_preview_is_told_which_stories_changed(site_root: Path) -> None:
+    from explainer.serve import Preview, Rebuilder
+
+    args = argparse.Namespace(content="content", templates="templates", out="site", drafts=False)
+    rebuilder = Rebuilder(args, Preview(), lambda: None)
+    rebuilder._take_touched()
+    rebuilder.request(str(site_root / STORY / "facts.yaml"))
+    rebuilder.request("content/stories/second-story/explainer.md")
+    rebuilder.request(str(site_root / "templates/base.html"))
+    assert rebuilder._take_touched() == {"first-story", "second-story"}
+    rebuilder.request("content/site.yaml")
+    rebuilder.request(str(site_root / STORY / "facts.yaml"))
+    assert rebuilder._take_touched() is None  # every story may be concerned
+    assert rebuilder._take_touched() == set()

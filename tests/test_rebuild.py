@@ -100,7 +100,7 @@ def test_watcher_ignores_droppings_and_output(tmp_path: Path) -> None:
     out = content / "site"  # refused by the command line; the watcher must still never react to it
     out.mkdir()
     changes: list[int] = []
-    observer = watch_inputs([str(content)], str(out), lambda: changes.append(1))
+    observer = watch_inputs([str(content)], str(out), lambda path: changes.append(1))
     try:
         for name in (".#facts.yaml", "facts.yaml~", "4913", "notes.swp", ".DS_Store", "x.tmp"):
             (content / name).write_text("x")
