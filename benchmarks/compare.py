@@ -3,7 +3,7 @@
 For each size, each tool builds: cold (no output, no cache), again with nothing changed, after one
 story's text is edited, and after the base template is edited. Each figure is the median of
 ``--repeat`` runs of a fresh process, timed from start to exit; peak memory is the largest sum of
-the resident memory of the tool's processes, sampled every 10 ms.
+the resident memory of the tool's processes, sampled every 10 ms. Before each run the disk is flushed (``sync``).
 
     python -m benchmarks.compare [--sizes 100 1000 4000] [--repeat 3] [--work DIR]
 
@@ -78,7 +78,11 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Run a command to its end: (seconds, peak resident memory of its process tree in MB)."""
+    """Run a command to its end: (seconds, peak resident memory of its process tree in MB).
+
+    The disk is flushed first, so no run pays for the writes (or deletions) of the one before.
+    """
+    os.sync()
     peak = 0
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -9,6 +9,7 @@ unchanged are kept as they are in the output folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cache import BuildState, StoryRecord, storable_page
@@ -31,6 +32,7 @@ class BuildResult:
     keys: dict[str, bytes] = field(default_factory=dict)  # every output of the site -> its key
     kept: set[str] = field(default_factory=set)  # outputs the output folder already holds as they should be
     learnt: bool = True  # whether the state passed in changed (False: an unchanged site, nothing to save)
+    streamed: int = 0  # outputs handed to the sink as they were made, not in ``files``
 
     def ok(self, strict: bool = False) -> bool:
         """True when the build may be written."""
@@ -124,6 +126,7 @@ def build(
     progress: ProgressFn = quiet,
     jobs: int = 1,
     touched: set[str] | None = None,
+    sink: Callable[[dict[str, bytes]], None] | None = None,
 ) -> BuildResult:
     """Check the content, then render it in memory; nothing is rendered while the content has errors.
 
@@ -131,7 +134,9 @@ def build(
     ``out_dir``, outputs already there as they should be are kept rather than rendered. The result
     is the same as a full build's. ``jobs`` > 1 spreads the stories over that many processes.
     ``touched`` (the preview, told by file-system events) names the only story folders that may
-    have changed since the state was made; the others are not even looked at.
+    have changed since the state was made; the others are not even looked at. ``sink``, when
+    given, receives the stories' own pages as they are made (a new site written as it is built,
+    never held in memory whole); they are then not in the result's ``files``.
     """
     global _CONTEXT
     options = options or RenderOptions()
@@ -160,19 +165,24 @@ def build(
                 continue
         todo.append(_Job(e.name, e.path, e.shown, signature))
     new_fragments: dict[FragmentKey, str] = {}
-    pages: dict[str, tuple[bytes, bytes]] = {}
+    sent: set[str] = set()
     _CONTEXT = _Context(inputs, renderer, state)
     try:
         for count, done in run_chunks(_story_chunk, todo, jobs):
             progress("building stories", count, len(todo))
             records.update(done.records)
             if renderer is not None:
-                renderer.out.update(done.files)
                 renderer.keys.update(done.keys)
+                if sink is not None and done.files:
+                    sink(done.files)
+                    sent.update(done.files)
+                else:
+                    renderer.out.update(done.files)
             for made in done.fragments.values():
                 new_fragments.update(made)
             render_report.items.extend(done.render_diagnostics)
-            pages.update(done.pages)
+            if state.pages is not None and done.pages:
+                state.pages.put(done.pages)  # valid whatever the build's outcome: kept by content digest
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)
@@ -194,7 +204,7 @@ def build(
     if report.failed():
         return BuildResult({}, report)
     state.fragments = fragments  # only what this site uses: the state follows the site, not the history
-    if state.pages is not None and (pages or learnt):
-        state.pages.put(pages, set(state.stories))
-    kept = set(renderer.keys) - set(renderer.out)
-    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out))
+    if state.pages is not None and learnt:
+        state.pages.prune(set(state.stories))
+    kept = set(renderer.keys) - set(renderer.out) - sent
+    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out) or bool(sent), len(sent))

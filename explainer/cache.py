@@ -21,6 +21,7 @@ import io
 import os
 import pickle
 import sys
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,23 +149,31 @@ class PageStore:
             row = db.execute("SELECT key, data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
             if row is None or row[0] != key:
                 return None
-            page = _Unpickler(io.BytesIO(row[1])).load()
-        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            page = _Unpickler(io.BytesIO(zlib.decompress(row[1]))).load()
+        except (sqlite3.Error, zlib.error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
         return page if isinstance(page, StoryPage) else None
 
-    def put(self, rows: dict[str, tuple[bytes, bytes]], keep: set[str]) -> None:
-        """Store pages (slug -> (key, data)) and forget stories no longer in ``keep``; failures only cost time later."""
+    def put(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
+        """Store pages (slug -> (key, data)); a failure only costs time later."""
+        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
+
+    def prune(self, keep: set[str]) -> None:
+        """Forget the pages of stories no longer in ``keep``."""
+        def forget(db: Any) -> None:
+            gone = [(slug,) for (slug,) in db.execute("SELECT slug FROM pages") if slug not in keep]
+            db.executemany("DELETE FROM pages WHERE slug = ?", gone)
+
+        self._write(forget)
+
+    def _write(self, change: Any) -> None:
         import sqlite3
 
         try:
             db = self._connect()
-            if db is None:
-                return
-            with db:
-                db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?)", [(slug, k, d) for slug, (k, d) in rows.items()])
-                gone = [(slug,) for (slug,) in db.execute("SELECT slug FROM pages") if slug not in keep]
-                db.executemany("DELETE FROM pages WHERE slug = ?", gone)
+            if db is not None:
+                with db:
+                    change(db)
         except sqlite3.Error:
             pass
 
@@ -173,7 +182,8 @@ def storable_page(page: StoryPage) -> bytes:
     """A page as the store keeps it: without the markdown tokens it was rendered from."""
     story = dataclasses.replace(page.story, narrative=Narrative())
     parts = [Part(Section(p.section.title, p.section.anchor, [], p.section.is_why), p.html) for p in page.parts]
-    return pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL)
+    # Compressed (quickly): a page is mostly HTML, and every byte written costs on a slow disk.
+    return zlib.compress(pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from .parallel import cores
 from .progress import Progress
 from .render import RenderOptions
 from .schema import is_base_url
-from .writer import OutputError, clean_leftovers, update_site, write_site
+from .writer import OutputError, StagedSite, clean_leftovers, update_site, write_site
 
 
 class UsageError(Exception):
@@ -95,19 +95,42 @@ def cmd_build(args: argparse.Namespace) -> int:
         state.pages = PageStore(cache_file.removesuffix(".pickle") + ".pages.sqlite")
         if why:
             print(f"note: the build cache {cache_file} is not used ({why}); building everything", file=sys.stderr)
-    result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs))
+    staged = None
+    try:
+        if not state.outputs:
+            # Nothing of an earlier build can be kept: write the new site beside the old one as it
+            # is made, so it is never held in memory whole, and swap it in once it is complete.
+            staged = StagedSite(args.out)
+        result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=staged.add if staged else None)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        progress.finish()
+        if staged is not None:
+            staged.abort()
+        print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
+        return 1
+    except BaseException:
+        if staged is not None:
+            staged.abort()
+        raise
     progress.finish()
     diagnostics = result.report.sorted()
     sys.stderr.write(format_text(diagnostics))
     errors, warnings = result.report.counts()
     if not result.ok(args.strict):
+        if staged is not None:
+            staged.abort()
         kind = "errors" if errors else "warnings (--strict)"
         print(f"build failed: {errors} error(s), {warnings} warning(s); {kind} must be fixed. {args.out}/ is unchanged.", file=sys.stderr)
         _save(cache_file, state)  # what was learnt of the stories still saves time next run
         return 1
     remove = set(state.outputs) - set(result.keys)
     try:
-        if not result.kept:
+        if staged is not None:
+            staged.add(result.files)
+            staged.commit()
+        elif not result.kept:
             write_site(args.out, result.files)
         elif result.files or remove:
             # Most of the site is already in place: replace just the changed files, each atomically.
@@ -123,7 +146,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
         _save(cache_file, state)
     took = time.perf_counter() - started
-    wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files)} files"
+    wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files) + result.streamed} files"
     print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
     return 0
 

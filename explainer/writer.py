@@ -111,42 +111,70 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)  # now only empty folders: quick
 
 
+class StagedSite:
+    """A new site written file by file into a staging folder beside the output, then swapped in at once.
+
+    Files may be added while the build is still running, so a large site never has to be held in
+    memory whole; nothing reaches the output folder before ``commit``, and ``abort`` leaves no trace.
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = os.path.abspath(out_dir)
+        self.parent, self.name = os.path.split(self.out_dir)
+        os.makedirs(self.parent, exist_ok=True)
+        check_replaceable(self.out_dir)
+        clean_leftovers(self.out_dir)
+        self.staging = tempfile.mkdtemp(prefix=_STAGING.format(self.name), dir=self.parent)
+
+    def add(self, files: dict[str, bytes]) -> None:
+        """Write some files of the new site."""
+        try:
+            for rel in files:
+                if not safe_relative(rel):
+                    raise OutputError(f"refusing to write outside the output folder: {rel!r}")
+            _make_folders(self.staging, files)
+
+            def write(rel: str) -> None:
+                with open(os.path.join(self.staging, *rel.split("/")), "wb") as f:
+                    f.write(files[rel])
+
+            _each(write, sorted(files))
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> None:
+        """Put the new site in place of the output folder, in one step."""
+        staging, out_dir = self.staging, self.out_dir
+        try:
+            with open(os.path.join(staging, MARKER), "wb") as f:
+                f.write(b"This folder is generated; it is replaced whole by every build.\n")
+            os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
+            if not os.path.exists(out_dir):
+                os.rename(staging, out_dir)
+                return
+            if _exchange(staging, out_dir):
+                remove_tree(staging)  # now holds the previous site
+                return
+            old = tempfile.mkdtemp(prefix=_OLD.format(self.name), dir=self.parent)
+            os.rmdir(old)
+            os.rename(out_dir, old)
+            os.rename(staging, out_dir)
+            remove_tree(old)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Forget the new site; the output folder is as it was."""
+        remove_tree(self.staging)
+
+
 def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     """Put a complete site in place of ``out_dir`` at once."""
-    out_dir = os.path.abspath(out_dir)
-    parent, name = os.path.split(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    check_replaceable(out_dir)
-    clean_leftovers(out_dir)
-    staging = tempfile.mkdtemp(prefix=_STAGING.format(name), dir=parent)
-    try:
-        for rel in files:
-            if not safe_relative(rel):
-                raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-        _make_folders(staging, files)
-
-        def write(rel: str) -> None:
-            with open(os.path.join(staging, *rel.split("/")), "wb") as f:
-                f.write(files[rel])
-
-        _each(write, sorted(files))
-        with open(os.path.join(staging, MARKER), "wb") as f:
-            f.write(b"This folder is generated; it is replaced whole by every build.\n")
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
-        if not os.path.exists(out_dir):
-            os.rename(staging, out_dir)
-            return
-        if _exchange(staging, out_dir):
-            remove_tree(staging)  # now holds the previous site
-            return
-        old = tempfile.mkdtemp(prefix=_OLD.format(name), dir=parent)
-        os.rmdir(old)
-        os.rename(out_dir, old)
-        os.rename(staging, out_dir)
-        remove_tree(old)
-    except BaseException:
-        remove_tree(staging)
-        raise
+    staged = StagedSite(out_dir)
+    staged.add(files)
+    staged.commit()
 
 
 def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None:
