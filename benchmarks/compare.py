@@ -3,7 +3,7 @@
 For each size, each tool builds: cold (no output, no cache), again with nothing changed, after one
 story's text is edited, and after the base template is edited. Each figure is the median of
 ``--repeat`` runs of a fresh process, timed from start to exit; peak memory is the largest sum of
-the resident memory of the tool's processes, sampled every 10 ms. Before each run the disk is flushed (``sync``).
+the resident memory of the tool's processes, sampled every 20 ms. Before each run the disk is flushed (``sync``).
 
     python -m benchmarks.compare [--sizes 100 1000 4000] [--repeat 3] [--work DIR]
 
@@ -92,7 +92,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _tree_rss_kb(process.pid))
-            done.wait(0.01)
+            done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
