@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
-
-import yaml
 
 from .diagnostics import Pos, Report
 from .model import SLUG_PATTERN, Ref, Stamp
@@ -29,7 +27,6 @@ _SLUG = re.compile(SLUG_PATTERN)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_RESOLVER = yaml.resolver.Resolver()
 _YAML11_KINDS = {
     "tag:yaml.org,2002:bool": "a boolean",
     "tag:yaml.org,2002:int": "a number",
@@ -42,6 +39,8 @@ _COMMENT_AFTER = re.compile(r"^[ \t]+#")
 
 def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """A hint naming the nearest known word, or listing the known words when none is near."""
+    import difflib  # only when there is a problem to report
+
     near = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     if near:
         return f"did you mean '{near[0]}'?"
@@ -53,11 +52,20 @@ def is_name(value: str) -> bool:
     return len(value) <= NAME_MAX and _SLUG.match(value) is not None
 
 
+@functools.cache
+def _yaml11_tag() -> Callable[[str], str]:
+    """PyYAML's YAML 1.1 resolver for plain scalars, made on first use (a parse has imported PyYAML by then)."""
+    import yaml
+
+    resolver = yaml.resolver.Resolver()
+    return lambda value: resolver.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+
+
 def yaml11_kind(node: YScalar) -> str | None:
     """What YAML 1.1 would turn a plain scalar into, or None when it stays text."""
     if not node.plain:
         return None
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+    tag = _yaml11_tag()(node.value)
     return _YAML11_KINDS.get(tag)
 
 

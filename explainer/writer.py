@@ -7,12 +7,10 @@ moment with no folder, never a half-written one. Leftovers of a killed build are
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 MARKER = ".explainer-output"
 _STAGING = ".{}.new-"
@@ -31,6 +29,8 @@ def safe_relative(path: str) -> bool:
 
 def _exchange(a: str, b: str) -> bool:
     """Atomically swap two paths (Linux renameat2); False when the system cannot."""
+    import ctypes  # imported here, like the thread pool below: a build that writes nothing never needs them
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2
@@ -72,6 +72,8 @@ THREADS = 8
 
 def _each(work: Callable[[str], object], items: Iterable[str]) -> None:
     """``work`` on every item, on a few threads; the first failure is raised once all are done."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(THREADS) as pool:
         for _ in pool.map(work, items):
             pass

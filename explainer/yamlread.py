@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Pos, Report
 
@@ -19,6 +17,16 @@ MAX_DEPTH = 20
 
 # Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
 # and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
+if TYPE_CHECKING:
+    import yaml
+
+
+def _import_pyyaml() -> None:
+    """Import PyYAML on the first parse: a rebuild that parses nothing does not pay for it."""
+    global yaml
+    import yaml
+
+
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 MAX_CHARACTER_ERRORS = 50
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -139,6 +147,7 @@ _LEADING_TAB = re.compile(r"^ *\t(?=[ \t]*\S)")
 
 def parse(path: str, text: str, report: Report) -> YDoc:
     """Parse one YAML document strictly, reporting every problem; the root is None on failure."""
+    _import_pyyaml()
     lines = split_lines(text)
     if not _prescan(path, text, report):
         return YDoc(path, None, lines)
@@ -164,18 +173,16 @@ def parse(path: str, text: str, report: Report) -> YDoc:
 # libyaml's parser, when PyYAML has it, gives the same events and positions as the pure-Python one
 # (checked over every YAML file of the tests) about ten times faster. Its error messages differ,
 # so a file it refuses is parsed again by the pure-Python parser, whose messages the tests fix.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
-
-
 def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -> tuple[tuple[int, int] | None, YNode | None, bool]:
     """One parse: (where a tab stopped it, or None), the root, and whether it failed."""
     # libyaml accepts some tabs that PyYAML refuses: a file with a tab is judged by PyYAML alone, so
     # the verdict never depends on which parser is installed.
-    if _FAST_LOADER is not None and "\t" not in text:
+    fast_loader = getattr(yaml, "CSafeLoader", None)
+    if fast_loader is not None and "\t" not in text:
         fast = Report()
         builder = _Builder(path, fast, restore)
         try:
-            for event in yaml.parse(text, Loader=_FAST_LOADER):
+            for event in yaml.parse(text, Loader=fast_loader):
                 if not builder.feed(event):
                     break
             else:
