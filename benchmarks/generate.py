@@ -75,7 +75,7 @@ def story(rng: random.Random, index: int) -> tuple[str, str]:
     for _section in range(5):
         parts.append(f"## {sentence(rng, 4)[:-1]}\n")
         for _ in range(3):
-            body = " ".join(sentence(rng, rng.randint(12, 20)) for _ in range(4))
+            body = " ".join(sentence(rng, rng.randint(14, 22)) for _ in range(4))
             cite = f"[@{rng.choice(keys)}; @{rng.choice(keys)}]" if rng.random() < 0.6 else f"[#{rng.choice(facts)}]"
             parts.append(f"{body[:-1]} {cite}.\n")
     parts.append("## Why this matters\n")
