@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -25,6 +26,23 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _follow_parent(parent: int) -> None:
+    """In a worker: end when the build that started it ends, even when it is killed outright.
+
+    Otherwise a build killed with SIGKILL leaves its workers waiting for work forever, holding
+    what they inherited (among it the lock on the output folder).
+    """
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the pool's own checks have to do
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> Iterator[tuple[int, R]]:
@@ -45,7 +63,8 @@ def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> I
             # worker's garbage collector (and their pages are not copied by it either).
             gc.freeze()
             workers = min(jobs, len(chunks))
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_follow_parent, initargs=(os.getpid(),)) as pool:
                 for chunk, result in zip(chunks, pool.map(work, chunks), strict=True):
                     done += len(chunk)
                     yield done, result
