@@ -146,7 +146,8 @@ def build(
     render_report = Report()  # template problems count only once the content is clean
     renderer = None
     if inputs.site is not None:
-        have = state.intact(out_dir, trust=touched is not None) if out_dir is not None else {}
+        # The preview trusts the files it wrote itself, unless something else has written since.
+        have = state.intact(out_dir, trust=touched is not None and state.untouched(out_dir)) if out_dir is not None else {}
         renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir)
     folders = story_folders(inputs.stories.path, inputs.stories.shown, report) if inputs.stories is not None else []
     records: dict[str, StoryRecord] = {}

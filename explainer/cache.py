@@ -29,6 +29,7 @@ from .diagnostics import Diagnostic
 from .files import stat_signature
 from .narrative import Narrative, Section
 from .pages import Listed, Part, StoryPage
+from .writer import MARKER
 
 FORMAT = 1
 
@@ -61,6 +62,7 @@ class BuildState:
     fragments: dict[tuple[bytes, int, bytes], str] = field(default_factory=dict)  # list entries by key (render.FragmentKey)
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
+    marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
@@ -81,8 +83,17 @@ class BuildState:
                 have[path] = key
         return have
 
+    def untouched(self, out_dir: str) -> bool:
+        """Whether no other writer has been at the output folder since this state recorded it.
+
+        Every write replaces the folder's marker file, so another process's build (or the folder
+        emptied by hand) shows as a new or missing marker.
+        """
+        return self.marker is not None and stat_signature(os.path.join(out_dir, MARKER)) == self.marker
+
     def record_outputs(self, out_dir: str, keys: dict[str, bytes], written: set[str] | None) -> None:
         """Remember what the output folder now holds: each file's key and signature (``written``: None means all)."""
+        self.marker = stat_signature(os.path.join(out_dir, MARKER))
         old = self.outputs
         self.outputs = {}
         for path, key in keys.items():
@@ -126,6 +137,8 @@ class PageStore:
                         db.execute("DELETE FROM pages")
                         db.execute("DELETE FROM meta")
                         db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
+            except sqlite3.OperationalError:  # busy or locked by another build: not damaged, just not used now
+                return None
             except sqlite3.DatabaseError:
                 if attempt == 2:
                     return None
@@ -166,6 +179,12 @@ class PageStore:
 
         self._write(forget)
 
+    def close(self) -> None:
+        """Close this process's connection, if it has one."""
+        if self._db is not None and self._pid == os.getpid():
+            self._db.close()
+        self._db = None
+
     def _write(self, change: Any) -> None:
         import sqlite3
 
@@ -186,11 +205,40 @@ def storable_page(page: StoryPage) -> bytes:
     return zlib.compress(pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
+# The libraries whose versions shape the output (mdurl normalizes markdown-it's links).
+_LIBRARIES = {"jinja2": "jinja2-", "markupsafe": "markupsafe-", "markdown_it": "markdown-it-py-", "mdurl": "mdurl-", "yaml": "pyyaml-"}
+
+
+def _library_versions() -> list[str]:
+    """The installed distributions of those libraries, by their metadata folders' names (which hold the version).
+
+    Read from the folder listing rather than with importlib.metadata, whose import alone would cost
+    a rebuild with nothing to do a tenth of its time.
+    """
+    import importlib.util
+
+    folders = set()
+    for module in _LIBRARIES:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin:
+            folders.add(os.path.dirname(os.path.dirname(spec.origin)))
+    names = []
+    for folder in sorted(folders):
+        for entry in os.listdir(folder):
+            normal = entry.lower().replace("_", "-")
+            if normal.endswith((".dist-info", ".egg-info")) and normal.startswith(tuple(_LIBRARIES.values())):
+                names.append(entry)
+    return sorted(names)
+
+
 @functools.cache
 def code_version() -> str:
-    """Changes whenever the generator's code or the Python running it does: a state from other code is never trusted."""
+    """Changes whenever the generator's code, the libraries that shape its output or the Python running it do.
+
+    A state or page written by other code is never trusted.
+    """
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{FORMAT} {sys.version}".encode())
+    h.update(f"{FORMAT} {sys.version} {' '.join(_library_versions())}".encode())
     package = os.path.dirname(os.path.abspath(__file__))
     for name in sorted(os.listdir(package)):
         if name.endswith(".py"):
@@ -199,7 +247,8 @@ def code_version() -> str:
     return h.hexdigest()
 
 
-# Only these may be rebuilt from a saved state: a cache file can never make the build run other code.
+# Only these may be rebuilt from a saved state, besides the generator's own data classes: a cache
+# file can never make the build call anything else.
 _ALLOWED = {
     ("builtins", "set"), ("builtins", "frozenset"),
     ("markupsafe", "Markup"), ("datetime", "date"), ("datetime", "datetime"), ("datetime", "timezone"), ("datetime", "timedelta"),
@@ -210,13 +259,27 @@ _ALLOWED = {
 _FOUND: dict[tuple[str, str], Any] = {}
 
 
+def _data_class(module: str, name: str) -> Any:
+    """One of the generator's own data classes, by module and name; None for anything else.
+
+    Only a class defined in an ``explainer`` module already loaded, and named without dots (pickle
+    would otherwise walk ``explainer.cache.os.system`` to a function that runs commands).
+    """
+    loaded = sys.modules.get(module) if module.startswith("explainer.") and "." not in name else None
+    found = getattr(loaded, name, None)
+    if isinstance(found, type) and found.__module__ == module and dataclasses.is_dataclass(found):
+        return found
+    return None
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = _FOUND.get((module, name))
         if found is None:
-            if not (module.startswith("explainer.") or (module, name) in _ALLOWED):
+            found = super().find_class(module, name) if (module, name) in _ALLOWED else _data_class(module, name)
+            if found is None:
                 raise pickle.UnpicklingError(f"{module}.{name} is not part of a build state")
-            found = _FOUND[(module, name)] = super().find_class(module, name)
+            _FOUND[(module, name)] = found
         return found
 
 

@@ -15,7 +15,7 @@ from .parallel import cores
 from .progress import Progress
 from .render import RenderOptions
 from .schema import is_base_url
-from .writer import OutputError, StagedSite, clean_leftovers, update_site, write_site
+from .writer import OutputError, StagedSite, clean_leftovers, output_lock, update_site, write_site
 
 
 class UsageError(Exception):
@@ -95,6 +95,24 @@ def cmd_build(args: argparse.Namespace) -> int:
         state.pages = PageStore(cache_file.removesuffix(".pickle") + ".pages.sqlite")
         if why:
             print(f"note: the build cache {cache_file} is not used ({why}); building everything", file=sys.stderr)
+
+    def waiting() -> None:
+        print(f"waiting for another build writing {args.out}/ to finish", file=sys.stderr, flush=True)
+
+    try:
+        with output_lock(args.out, waiting):
+            return _build_into(args, options, state, cache_file, why, progress, started)
+    except OSError as exc:  # the folder that holds the output folder cannot be used at all
+        print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
+        return 1
+    finally:
+        if state.pages is not None:
+            state.pages.close()
+
+
+def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildState, cache_file: str | None, why: str | None,
+                progress: Progress, started: float) -> int:
+    """The build proper, and the writing of its outputs, while this process holds the output folder."""
     staged = None
     try:
         if not state.outputs:

@@ -150,4 +150,9 @@ def stat_signature(path: str) -> tuple[int, ...] | None:
         st = os.stat(path, follow_symlinks=False)
     except OSError:
         return None
+    return signature_of(st)
+
+
+def signature_of(st: os.stat_result) -> tuple[int, ...]:
+    """The stat signature (see stat_signature) of a file already stat-ed."""
     return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)

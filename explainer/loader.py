@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from . import narrative as narrative_mod
 from .diagnostics import Pos, Report
-from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, digest, display, list_dir, read_bytes, stat_signature
+from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, digest, display, list_dir, read_bytes, signature_of, stat_signature
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
 from .progress import ProgressFn, quiet
@@ -167,8 +167,22 @@ def story_folders(path: str, shown: str, report: Report) -> list[Entry]:
 
 
 def story_signature(path: str) -> tuple[object, ...]:
-    """What changes whenever a story folder's files may have: the stat signatures of the folder and both files."""
-    return (stat_signature(path), stat_signature(os.path.join(path, "facts.yaml")), stat_signature(os.path.join(path, "explainer.md")))
+    """What changes whenever a story folder's files may have: the stat signatures of the folder and both files.
+
+    A folder inside a story folder is ignored but checked for symbolic links; a link added deep
+    inside it changes only its own folder, so then every folder below is part of the signature.
+    """
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return (None,)
+    files = (stat_signature(os.path.join(path, "facts.yaml")), stat_signature(os.path.join(path, "explainer.md")))
+    signature: tuple[object, ...] = (signature_of(st), *files)
+    if st.st_nlink != 2:  # a folder without subfolders has two links (on file systems that count them)
+        for folder, dirs, _files in os.walk(path):
+            dirs.sort()
+            signature += tuple(stat_signature(os.path.join(folder, d)) for d in dirs)
+    return signature
 
 
 def load_story(slug: str, path: str, shown: str, report: Report) -> Story | None:

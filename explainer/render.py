@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
+import types
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def make_env(templates_dir: str, compiled_dir: str | None = None) -> jinja2.Envi
     cache = None
     if compiled_dir is not None:
         os.makedirs(compiled_dir, exist_ok=True)
-        cache = jinja2.FileSystemBytecodeCache(compiled_dir)
+        cache = compiled_templates(compiled_dir)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         bytecode_cache=cache,
@@ -65,6 +66,22 @@ def make_env(templates_dir: str, compiled_dir: str | None = None) -> jinja2.Envi
     env.globals["status_labels"] = STATUS_LABELS
     env.globals["join_names"] = join_names
     return env
+
+
+def compiled_templates(folder: str) -> Any:
+    """Jinja's cache of compiled templates in a folder, where a damaged file means compiling again, not failing."""
+    import jinja2
+
+    class CompiledTemplates(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:
+                bucket.reset()
+            if not isinstance(bucket.code, (types.CodeType, type(None))):
+                bucket.reset()
+
+    return CompiledTemplates(folder)
 
 
 def templates_digest(templates_dir: str) -> bytes:
@@ -335,8 +352,9 @@ class Renderer:
             group, key = cards(topics[topic], 1)
             ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
             self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
-        counts = tuple((t, len(topics[t])) for t in sorted(topics))
-        self.page("topics.html", "topics/", key_of(counts), topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
+        # Keyed on every listed story, not just the counts: the template is given the stories.
+        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), *(s.key for s in topics[t]))))
+        self.page("topics.html", "topics/", topics_key, topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
         cited_counts = [(p, len(cited_by[p.id])) for p in cited]

@@ -33,12 +33,15 @@ from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
 from .parallel import cores
 from .render import RenderOptions
-from .writer import update_site, write_site
+from .writer import output_lock, update_site, write_site
 
 _HASHED = re.compile(r"^static/.+\.[0-9a-f]{10}\.[a-z0-9]+$")
 
 # Editors save in bursts (write a temp file, rename, touch); wait this long for quiet first.
 SETTLE_SECONDS = 0.01
+# After a template edit, once no save has come for this long, memory the frozen cache can no
+# longer reach is collected (see Rebuilder.tidy).
+IDLE_SECONDS = 2.0
 
 
 class Preview:
@@ -97,6 +100,7 @@ class Rebuilder:
         self.lock = threading.Lock()
         self.touched: set[str] | None = None
         self.stories_dir = os.path.join(os.path.abspath(args.content), "stories") + os.sep
+        self.untidy = False  # an environment was replaced since the last tidy()
 
     def start(self) -> None:
         """Start the build thread."""
@@ -126,9 +130,19 @@ class Rebuilder:
             touched, self.touched = self.touched, set()
         return touched
 
+    def tidy(self) -> None:
+        """Collect the garbage the frozen cache holds: a replaced Jinja environment is a cycle only a full collection frees."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.untidy = False
+
     def _loop(self) -> None:
         while not self.stopping.is_set():
-            self.pending.wait()
+            # While idle, and only then: a full collection takes long enough to delay a save.
+            if not self.pending.wait(IDLE_SECONDS if self.untidy else None):
+                self.tidy()
+                continue
             if self.stopping.is_set():
                 return
             time.sleep(SETTLE_SECONDS)
@@ -147,19 +161,24 @@ class Rebuilder:
         out = self.args.out
         try:
             options = RenderOptions(drafts=self.args.drafts)
+            environment = self.state.environment[1] if self.state.environment else None
             result = build(self.args.content, self.args.templates, options, self.state, out, jobs=jobs, touched=touched)
             diagnostics = result.report.sorted()
             if result.ok():
-                if result.kept:
-                    update_site(out, result.files, set(self.state.outputs) - set(result.keys))
-                else:
-                    write_site(out, result.files)
-                self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None)
+                with output_lock(out):  # a `build` of the same folder meanwhile waits, and vice versa
+                    if result.kept:
+                        update_site(out, result.files, set(self.state.outputs) - set(result.keys))
+                    else:
+                        write_site(out, result.files)
+                    self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None)
                 self.preview.set([])
                 # The cache is long-lived: move it out of the garbage collector's way, or a full
                 # collection (~0.5 s at 1000 stories) lands in the middle of some later save.
-                # Objects frozen here are still freed when unreferenced; only cycles among them wait.
+                # Objects frozen here are still freed when unreferenced; only cycles among them wait
+                # for tidy(), which runs when the preview is idle after the environment was replaced.
                 gc.freeze()
+                replaced = environment is not None and self.state.environment and self.state.environment[1] is not environment
+                self.untidy = self.untidy or bool(replaced)
                 warnings = len(diagnostics)
                 sys.stderr.write(format_text(diagnostics))
                 print(f"rebuilt in {time.perf_counter() - started:.2f} s" + (f" ({warnings} warning(s))" if warnings else ""), flush=True)
@@ -362,6 +381,9 @@ def serve(args: argparse.Namespace) -> int:
     LiveReloadHandler.start_tasks()
     rebuilder.start()
     observer = watch_inputs([args.content, args.templates], args.out, rebuilder.request)
+    # A save made during the first build, before the watcher was running, reported nothing: one
+    # more look (cheap, everything else is kept) makes sure the preview starts with it.
+    rebuilder.request()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving {args.out}/ at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
 

@@ -7,12 +7,14 @@ moment with no folder, never a half-written one. Leftovers of a killed build are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 MARKER = ".explainer-output"
+_MARKER_TEXT = b"This folder is generated; it is replaced whole by every build.\n"
 _STAGING = ".{}.new-"
 _OLD = ".{}.old-"
 
@@ -40,6 +42,45 @@ def _exchange(a: str, b: str) -> bool:
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return True
     return False
+
+
+_LOCKS: set[int] = set()  # descriptors of the output locks this process holds
+
+
+def _forget_locks() -> None:
+    # A forked worker inherits the parent's descriptors, and with them the lock: a worker that
+    # outlived its build would keep every later build waiting. Closing them frees only its copy.
+    for fd in _LOCKS:
+        os.close(fd)
+    _LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks)
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: str, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Let one process at a time write an output folder (``build`` while the preview runs, say).
+
+    The lock (flock) is taken on the folder that holds the output folder, so no lock file is ever
+    left behind, and the system releases it when its process ends, however it ends.
+    """
+    import fcntl
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY | os.O_CLOEXEC)
+    _LOCKS.add(fd)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        _LOCKS.discard(fd)
+        os.close(fd)
 
 
 def clean_leftovers(out_dir: str) -> None:
@@ -150,7 +191,7 @@ class StagedSite:
         staging, out_dir = self.staging, self.out_dir
         try:
             with open(os.path.join(staging, MARKER), "wb") as f:
-                f.write(b"This folder is generated; it is replaced whole by every build.\n")
+                f.write(_MARKER_TEXT)
             os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
             if not os.path.exists(out_dir):
                 os.rename(staging, out_dir)
@@ -161,7 +202,11 @@ class StagedSite:
             old = tempfile.mkdtemp(prefix=_OLD.format(self.name), dir=self.parent)
             os.rmdir(old)
             os.rename(out_dir, old)
-            os.rename(staging, out_dir)
+            try:
+                os.rename(staging, out_dir)
+            except BaseException:
+                os.rename(old, out_dir)  # put the previous site back
+                raise
             remove_tree(old)
         except BaseException:
             self.abort()
@@ -184,7 +229,7 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
 
     For rebuilds that change a few files of a large site (the preview, and ``build`` with its
     cache): each file is written beside its target under a hidden name and renamed over it, so a
-    reader gets the old file or the new one, never a torn one. A build without a usable cache swaps
+    reader gets the old file or the new one, never a torn one; new files first, removals last. A build without a usable cache swaps
     the whole folder instead (write_site).
     """
     out_dir = os.path.abspath(out_dir)
@@ -206,7 +251,18 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
                 f.write(files[rel])
             os.replace(temporary, os.path.join(out_dir, *rel.split("/")))
 
-        _each(replace, sorted(files))
+        # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
+        # the pages that link to them are replaced, and old files go only after: a reader meanwhile
+        # may see an old page or a new one, but never one whose links or style are missing.
+        targets = sorted(files)
+        new = [rel for rel in targets if not os.path.lexists(os.path.join(out_dir, *rel.split("/")))]
+        _each(replace, new)
+        _each(replace, sorted(set(targets) - set(new)))
+        # A new marker (a new inode) tells the preview that someone has written here (cache.py).
+        marker = os.path.join(staging, MARKER)
+        with open(marker, "wb") as f:
+            f.write(_MARKER_TEXT)
+        os.replace(marker, os.path.join(out_dir, MARKER))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for rel in sorted(remove):

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import marshal
+import os
+import pickle
 import shutil
+import sqlite3
+import threading
+import zlib
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -20,7 +26,7 @@ from explainer import builder, parallel
 from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
-from explainer.writer import update_site, write_site
+from explainer.writer import output_lock, remove_tree, update_site, write_site
 
 from .conftest import FIXTURES, TEMPLATES, snapshot
 
@@ -57,6 +63,9 @@ STEPS: list[tuple[str, Step]] = [
     ("topic added", lambda r: replace(r / STORY / "facts.yaml", "topics: [space, infrastructure]", "topics: [space, infrastructure, policy]")),
     ("output edited by hand", lambda r: (r / "site/first-story/index.html").write_text("vandalised\n")),
     ("output deleted by hand", lambda r: (r / "site/topics/policy/index.html").unlink()),
+    ("ignored folder in a story", lambda r: (r / STORY / "notes").mkdir() or (r / STORY / "notes/todo.txt").write_text("x\n")),
+    ("link deep in that folder", lambda r: (r / STORY / "notes/link").symlink_to("/etc/hostname")),
+    ("ignored folder removed", lambda r: shutil.rmtree(r / STORY / "notes")),
     ("cache deleted", lambda r: shutil.rmtree(r / ".cache")),
 ]
 
@@ -155,7 +164,22 @@ def cache_file(root: Path) -> Path:
     return files[0]
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", "foreign object"])
+def attack(module: str, name: str, argument: str) -> bytes:
+    """A protocol 4 pickle that calls module.name(argument) when loaded, if the unpickler lets it."""
+    def text(value: str) -> bytes:
+        return b"\x8c" + bytes([len(value)]) + value.encode()
+
+    return b"\x80\x04" + text(module) + text(name) + b"\x93" + text(argument) + b"\x85R."
+
+
+ATTACKS = {
+    "foreign object": b"cos\nsystem\n(S'touch pwned'\ntR.",
+    "dotted name": attack("explainer.cache", "os.system", "touch pwned"),
+    "own function": attack("explainer.writer", "remove_tree", "canary"),
+}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", *ATTACKS])
 def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: str) -> None:
     assert run("build")[0] == 0
     path = cache_file(site_root)
@@ -171,13 +195,15 @@ def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: 
         state.version = "an older generator"
         save_state(str(path), state)
     else:
-        # A pickle that would run a command when loaded: it must be refused, never executed.
-        path.write_bytes(b"cos\nsystem\n(S'touch pwned'\ntR.")
+        # A pickle that would run a command or remove a folder when loaded: refused, never executed.
+        (site_root / "canary").mkdir()
+        path.write_bytes(ATTACKS[damage])
     replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
     status, err = run("build")
     assert status == 0, err
     assert "is not used" in err and "building everything" in err
     assert not (site_root / "pwned").exists()
+    assert damage not in ATTACKS or (site_root / "canary").is_dir()
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
     assert load_state(str(cache_file(site_root)))[1] is None  # the next build saved a good one
@@ -220,6 +246,22 @@ def test_a_damaged_page_store_means_parsing_again(site_root: Path) -> None:
     assert store.read_bytes().startswith(b"SQLite format 3")  # replaced by a working store
 
 
+@pytest.mark.parametrize("damage", list(ATTACKS))
+def test_a_planted_page_store_row_is_refused(site_root: Path, damage: str) -> None:
+    assert run("build")[0] == 0
+    (site_root / "canary").mkdir()
+    store = next((site_root / ".cache").glob("*.pages.sqlite"))
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE pages SET data = ?", (zlib.compress(ATTACKS[damage]),))
+    db.close()
+    replace(site_root / "templates/story.html", "Key takeaways", "The key points")  # pages come from the store
+    status, out = run("build")
+    assert status == 0, out
+    assert not (site_root / "pwned").exists() and (site_root / "canary").is_dir()
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
 def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("build")[0] == 0
     parsed: list[str] = []
@@ -237,6 +279,12 @@ def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root:
     assert parsed == []  # every page came from the store
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
+def other_writer(root: Path) -> None:
+    """A `build` for production into the preview's folder, then a save."""
+    assert run("build", "--base-url", "https://elsewhere.example/")[0] == 0
+    replace(root / STORY / "explainer.md", "Pads are rare", "Pads are very rare")
 
 
 def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> None:
@@ -258,6 +306,8 @@ def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> 
         ("publisher renamed", STEPS[13][1], [site_root / "content/publishers.yaml"]),
         ("broken save", STEPS[15][1], [site_root / STORY / "facts.yaml"]),
         ("fixed save", STEPS[16][1], [site_root / STORY / "facts.yaml"]),
+        ("another build wrote the folder", other_writer, [site_root / STORY / "explainer.md"]),
+        ("folder emptied by hand", lambda r: [remove_tree(str(p)) if p.is_dir() else p.unlink() for p in (r / "site").iterdir()], []),
     ]
     for name, step, paths in edits:
         step(site_root)
@@ -285,3 +335,71 @@ def test_the_preview_is_told_which_stories_changed(site_root: Path) -> None:
     rebuilder.request(str(site_root / STORY / "facts.yaml"))
     assert rebuilder._take_touched() is None  # every story may be concerned
     assert rebuilder._take_touched() == set()
+
+
+def test_an_update_adds_new_files_before_it_replaces_the_pages_that_link_to_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "site"
+    write_site(str(out), {"index.html": b"old home", "static/style.aaa.css": b"old style", "old/index.html": b"gone"})
+    order: list[str] = []
+    original = os.replace
+
+    def recording(source: str, target: str) -> None:
+        order.append(os.path.relpath(target, out))
+        original(source, target)
+
+    monkeypatch.setattr(os, "replace", recording)
+    new = {"index.html": b"new home", "static/style.bbb.css": b"new style", "new/index.html": b"new page"}
+    update_site(str(out), new, {"old/index.html", "static/style.aaa.css"})
+    assert order.index("index.html") > max(order.index("static/style.bbb.css"), order.index("new/index.html"))
+    assert snapshot(out, skip_marker=True) == new
+
+
+def test_a_new_version_of_a_library_that_shapes_the_output_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from explainer import cache
+
+    installed = cache._library_versions()
+    assert any(name.lower().startswith("jinja2-") for name in installed) and any("markdown" in name for name in installed)
+    before = cache.code_version()
+    monkeypatch.setattr(cache, "_library_versions", lambda: [*installed[:-1], "pyyaml-99.0.dist-info"])
+    cache.code_version.cache_clear()
+    try:
+        assert cache.code_version() != before
+    finally:
+        cache.code_version.cache_clear()
+
+
+def test_a_build_waits_while_another_writes_the_same_folder(site_root: Path) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with output_lock("site"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    held.wait(10)
+    threading.Timer(0.5, release.set).start()
+    status, out = run("build")
+    thread.join()
+    assert status == 0, out
+    assert "waiting for another build writing site/ to finish" in out
+    assert (site_root / "site/index.html").exists()
+
+
+def test_a_damaged_compiled_template_is_compiled_again(site_root: Path) -> None:
+    from jinja2.bccache import bc_magic
+
+    assert run("build")[0] == 0
+    compiled = list((site_root / ".cache/templates").iterdir())
+    assert compiled
+    for path in compiled:  # the header still matches; what follows is not code
+        data = io.BytesIO(path.read_bytes())
+        assert data.read(len(bc_magic)) == bc_magic
+        pickle.load(data)  # the checksum (our own file, written by Jinja a moment ago)
+        path.write_bytes(data.getvalue()[: data.tell()] + marshal.dumps(42))
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    status, out = run("build")
+    assert status == 0, out
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import shutil
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,22 @@ def test_watcher_ignores_droppings_and_output(tmp_path: Path) -> None:
     finally:
         observer.stop()
         observer.join()
+
+
+def test_a_replaced_template_environment_is_freed_once_the_preview_is_idle(mini_site: Path) -> None:
+    templates = mini_site / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    args = args_for(mini_site)
+    args.templates = str(templates)
+    rebuilder = Rebuilder(args, Preview(), lambda: None)
+    try:
+        assert rebuilder.build_once()
+        first = weakref.ref(rebuilder.state.environment[1])
+        assert rebuilder.build_once() and not rebuilder.untidy  # same templates, same environment
+        (templates / "base.html").write_text((templates / "base.html").read_text() + "{# edited #}\n")
+        assert rebuilder.build_once() and rebuilder.untidy
+        assert first() is not None  # frozen with its cycles: only a full collection frees it
+        rebuilder.tidy()
+        assert first() is None and not rebuilder.untidy
+    finally:
+        gc.unfreeze()
