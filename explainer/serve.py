@@ -177,8 +177,8 @@ class Rebuilder:
                 # Objects frozen here are still freed when unreferenced; only cycles among them wait
                 # for tidy(), which runs when the preview is idle after the environment was replaced.
                 gc.freeze()
-                replaced = environment is not None and self.state.environment and self.state.environment[1] is not environment
-                self.untidy = self.untidy or bool(replaced)
+                if environment is not None and self.state.environment[1] is not environment:
+                    self.untidy = True
                 warnings = len(diagnostics)
                 sys.stderr.write(format_text(diagnostics))
                 print(f"rebuilt in {time.perf_counter() - started:.2f} s" + (f" ({warnings} warning(s))" if warnings else ""), flush=True)

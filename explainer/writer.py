@@ -229,8 +229,8 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
 
     For rebuilds that change a few files of a large site (the preview, and ``build`` with its
     cache): each file is written beside its target under a hidden name and renamed over it, so a
-    reader gets the old file or the new one, never a torn one; new files first, removals last. A build without a usable cache swaps
-    the whole folder instead (write_site).
+    reader gets the old file or the new one, never a torn one; new files go first, removals last.
+    A build without a usable cache swaps the whole folder instead (write_site).
     """
     out_dir = os.path.abspath(out_dir)
     parent, name = os.path.split(out_dir)
@@ -254,10 +254,12 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
         # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
         # the pages that link to them are replaced, and old files go only after: a reader meanwhile
         # may see an old page or a new one, but never one whose links or style are missing.
-        targets = sorted(files)
-        new = [rel for rel in targets if not os.path.lexists(os.path.join(out_dir, *rel.split("/")))]
+        new: list[str] = []
+        existing: list[str] = []
+        for rel in sorted(files):
+            (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
         _each(replace, new)
-        _each(replace, sorted(set(targets) - set(new)))
+        _each(replace, existing)
         # A new marker (a new inode) tells the preview that someone has written here (cache.py).
         marker = os.path.join(staging, MARKER)
         with open(marker, "wb") as f:

@@ -15,8 +15,6 @@ from .diagnostics import Pos, Report
 
 MAX_DEPTH = 20
 
-# Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
-# and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
 if TYPE_CHECKING:
     import yaml
 
@@ -27,6 +25,8 @@ def _import_pyyaml() -> None:
     import yaml
 
 
+# Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
+# and lone surrogates (which can only arrive through escapes, since the file is valid UTF-8).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 MAX_CHARACTER_ERRORS = 50
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
