@@ -15,8 +15,6 @@ or was written by other code is ignored: the build is then a full one.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import io
 import os
 import pickle
@@ -27,11 +25,10 @@ from typing import Any
 
 from .diagnostics import Diagnostic
 from .files import stat_signature
+from .fingerprint import code_version
 from .narrative import Narrative, Section
 from .pages import Listed, Part, StoryPage
 from .writer import MARKER
-
-FORMAT = 1
 
 
 @dataclass
@@ -205,48 +202,6 @@ def storable_page(page: StoryPage) -> bytes:
     return zlib.compress(pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
-# The libraries whose versions shape the output (mdurl normalizes markdown-it's links).
-_LIBRARIES = {"jinja2": "jinja2-", "markupsafe": "markupsafe-", "markdown_it": "markdown-it-py-", "mdurl": "mdurl-", "yaml": "pyyaml-"}
-
-
-def _library_versions() -> list[str]:
-    """The installed distributions of those libraries, by their metadata folders' names (which hold the version).
-
-    Read from the folder listing rather than with importlib.metadata, whose import alone would cost
-    a rebuild with nothing to do a tenth of its time.
-    """
-    import importlib.util
-
-    folders = set()
-    for module in _LIBRARIES:
-        spec = importlib.util.find_spec(module)
-        if spec is not None and spec.origin:
-            folders.add(os.path.dirname(os.path.dirname(spec.origin)))
-    names = []
-    for folder in sorted(folders):
-        for entry in os.listdir(folder):
-            normal = entry.lower().replace("_", "-")
-            if normal.endswith((".dist-info", ".egg-info")) and normal.startswith(tuple(_LIBRARIES.values())):
-                names.append(entry)
-    return sorted(names)
-
-
-@functools.cache
-def code_version() -> str:
-    """Changes whenever the generator's code, the libraries that shape its output or the Python running it do.
-
-    A state or page written by other code is never trusted.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{FORMAT} {sys.version} {' '.join(_library_versions())}".encode())
-    package = os.path.dirname(os.path.abspath(__file__))
-    for name in sorted(os.listdir(package)):
-        if name.endswith(".py"):
-            with open(os.path.join(package, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read())
-    return h.hexdigest()
-
-
 # Only these may be rebuilt from a saved state, besides the generator's own data classes: a cache
 # file can never make the build call anything else.
 _ALLOWED = {
@@ -316,10 +271,3 @@ def save_state(path: str, state: BuildState) -> None:
         except OSError:
             pass
         raise
-
-
-def state_path(cache_dir: str, *identity: str) -> str:
-    """Where the state of one site lives: one file per content, templates, output folder and options."""
-    name = hashlib.blake2b("\0".join(identity).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
-    return os.path.join(cache_dir, f"build-{name}.pickle")
-

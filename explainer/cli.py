@@ -7,15 +7,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .builder import build
-from .cache import BuildState, PageStore, load_state, save_state, state_path
-from .diagnostics import format_json, format_text
+from . import fingerprint
 from .parallel import cores
 from .progress import Progress
-from .render import RenderOptions
-from .schema import is_base_url
-from .writer import OutputError, StagedSite, clean_leftovers, output_lock, update_site, write_site
+
+if TYPE_CHECKING:
+    from .cache import BuildState
+    from .render import RenderOptions
+
+# The modules that build are imported only once a build has something to do: a rebuild with
+# nothing to do stops after one look at the files (see fingerprint), in less time than they take to import.
 
 
 class UsageError(Exception):
@@ -77,19 +80,46 @@ def check_folders(args: argparse.Namespace) -> None:
             if _inside(out, folder) or _inside(folder, out):
                 raise UsageError(f"--out {out} overlaps --{name} {folder}; choose an output folder outside both")
     base_url = getattr(args, "base_url", None)
-    if base_url is not None and not is_base_url(base_url):
+    if base_url is not None and not _is_base_url(base_url):
         raise UsageError(f"--base-url {base_url}: not an absolute http(s) address without query, fragment or quotes")
+
+
+def _is_base_url(value: str) -> bool:
+    from .schema import is_base_url
+
+    return is_base_url(value)
+
+
+def _unchanged(args: argparse.Namespace, cache_file: str, inputs: str | None, started: float) -> bool:
+    """When nothing has changed since the last successful build, say so as it did, and True."""
+    saved = fingerprint.load(fingerprint.fingerprint_path(cache_file))
+    if saved is None or inputs is None or saved.inputs != inputs or (args.strict and saved.warnings):
+        return False
+    if fingerprint.outputs_digest(args.out, cache_file) != saved.outputs:
+        return False
+    sys.stderr.write(saved.diagnostics)
+    print(f"wrote 0 of {saved.files} files into {args.out}/ in {time.perf_counter() - started:.2f} s ({saved.warnings} warning(s))")
+    return True
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Check, render and, when all is well, put the site in place; only what changed since the last build is redone."""
     started = time.perf_counter()
+    cache_file, inputs, settled = None, None, False
+    if not args.no_cache:
+        identity = (os.path.abspath(p) for p in (args.content, args.templates, args.out))
+        cache_file = fingerprint.state_path(args.cache, *identity, f"drafts={args.drafts} base_url={args.base_url!r}")
+        inputs, settled = fingerprint.inputs_digest(args.content, args.templates)  # before anything is read
+        if _unchanged(args, cache_file, inputs, started):
+            return 0
+    from .cache import BuildState, PageStore, load_state
+    from .render import RenderOptions
+    from .writer import output_lock
+
     progress = Progress()
     options = RenderOptions(drafts=args.drafts, base_url=args.base_url)
-    cache_file = None
     state, why = BuildState(), None
-    if not args.no_cache:
-        cache_file = state_path(args.cache, *(os.path.abspath(p) for p in (args.content, args.templates, args.out)), repr(options))
+    if cache_file is not None:
         state, why = load_state(cache_file)
         state.compiled_dir = os.path.join(args.cache, "templates")
         state.pages = PageStore(cache_file.removesuffix(".pickle") + ".pages.sqlite")
@@ -101,7 +131,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     try:
         with output_lock(args.out, waiting):
-            return _build_into(args, options, state, cache_file, why, progress, started)
+            if cache_file is not None:
+                fingerprint.forget(fingerprint.fingerprint_path(cache_file))  # this build may change the site
+            return _build_into(args, options, state, cache_file, why, progress, started, inputs if settled else None)
     except OSError as exc:  # the folder that holds the output folder cannot be used at all
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
@@ -111,8 +143,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildState, cache_file: str | None, why: str | None,
-                progress: Progress, started: float) -> int:
-    """The build proper, and the writing of its outputs, while this process holds the output folder."""
+                progress: Progress, started: float, inputs: str | None) -> int:
+    """The build proper, and the writing of its outputs, while this process holds the output folder.
+
+    ``inputs``, the fingerprint of the inputs as they were before the build read them, is saved
+    with the outputs' after a successful build, for the next rebuild's shortcut.
+    """
+    from .builder import build
+    from .diagnostics import format_text
+    from .writer import OutputError, StagedSite, clean_leftovers, update_site, write_site
+
     staged = None
     try:
         if not state.outputs:
@@ -133,8 +173,8 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
             staged.abort()
         raise
     progress.finish()
-    diagnostics = result.report.sorted()
-    sys.stderr.write(format_text(diagnostics))
+    printed = format_text(result.report.sorted())
+    sys.stderr.write(printed)
     errors, warnings = result.report.counts()
     if not result.ok(args.strict):
         if staged is not None:
@@ -163,6 +203,8 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     if result.learnt or remove or why is not None:
         state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
         _save(cache_file, state)
+    if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file)):
+        fingerprint.save(fingerprint.fingerprint_path(cache_file), fingerprint.Fingerprint(inputs, outputs, len(result.keys), warnings, printed))
     took = time.perf_counter() - started
     wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files) + result.streamed} files"
     print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
@@ -170,6 +212,8 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
 
 
 def _save(cache_file: str | None, state: BuildState) -> None:
+    from .cache import save_state
+
     if cache_file is None:
         return
     try:
@@ -180,6 +224,10 @@ def _save(cache_file: str | None, state: BuildState) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Everything a build does, in memory."""
+    from .builder import build
+    from .diagnostics import format_json, format_text
+    from .render import RenderOptions
+
     progress = Progress()
     result = build(args.content, args.templates, RenderOptions(drafts=True), progress=progress, jobs=max(1, args.jobs))
     progress.finish()

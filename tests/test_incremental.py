@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer import builder, parallel
+from explainer import builder, fingerprint, parallel
 from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
@@ -90,9 +90,20 @@ def diagnostics(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ": error: " in line or ": warning: " in line]
 
 
+def without_building(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str]:
+    """The command line, in a run that must stop at the fingerprint: building anything fails the test."""
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("built although nothing changed")
+
+    with monkeypatch.context() as m:
+        m.setattr(builder, "build", refuse)
+        return run(*argv)
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_cli_builds_with_the_cache_equal_full_builds_after_every_edit(site_root: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "CHUNK", 1)  # three stories are enough to use worker processes
+    monkeypatch.setattr(fingerprint, "SETTLED_NS", 0)  # every build leaves a fingerprint, even seconds after an edit
     assert run("build", "--jobs", str(jobs))[0] == 0
     rewrote: dict[str, str] = {}
     for name, step in STEPS:
@@ -105,6 +116,11 @@ def test_cli_builds_with_the_cache_equal_full_builds_after_every_edit(site_root:
         if full_status == 0:
             assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
             rewrote[name] = err.splitlines()[-1]
+            if name != "link deep in that folder":  # a link anywhere: the fingerprint cannot vouch for it
+                again, again_err = without_building(monkeypatch, "build", "--jobs", str(jobs))
+                assert again == 0 and diagnostics(again_err) == diagnostics(err), name
+                assert again_err.splitlines()[-1].startswith("wrote 0 of "), name
+                assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
         else:
             assert snapshot(site_root / "site", skip_marker=True) == before, name  # a failed build changes nothing
     # The cache did spare work: a narrative edit rewrites that story's page and facts.json only.
@@ -121,6 +137,42 @@ def test_an_unchanged_site_is_not_rendered_again(site_root: Path) -> None:
     replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
     result = build("content", "templates", state=state, out_dir="site")
     assert set(result.files) == {"first-story/index.html", "first-story/facts.json"}
+
+
+def fingerprint_file(root: Path) -> Path:
+    return Path(fingerprint.fingerprint_path(str(cache_file(root))))
+
+
+def test_a_rebuild_with_nothing_to_do_stops_at_the_fingerprint(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (site_root / STORY / "notes.txt").write_text("to do\n")  # a warning, which the shortcut must print again
+    status, err = run("build")
+    assert status == 0 and len(diagnostics(err)) == 1
+    # Inputs changed a moment ago could change again within the same tick of the file system's
+    # clock, unseen by their signatures: no fingerprint then, and the next build looks properly.
+    assert not fingerprint_file(site_root).exists()
+    monkeypatch.setattr(fingerprint, "SETTLED_NS", 0)
+    assert run("build")[0] == 0 and fingerprint_file(site_root).exists()
+    status, again = without_building(monkeypatch, "build")
+    assert status == 0 and diagnostics(again) == diagnostics(err) and "wrote 0 of " in again
+    # --strict fails on that warning, as a full build would, rather than taking the shortcut.
+    status, strict = run("build", "--strict")
+    assert status == 1 and "build failed: 0 error(s), 1 warning(s)" in strict
+
+
+def test_a_build_drops_the_fingerprint_before_it_writes(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fingerprint, "SETTLED_NS", 0)
+    assert run("build")[0] == 0 and fingerprint_file(site_root).exists()
+    replace(site_root / STORY / "facts.yaml", "sources: [daily-report]\n    status", "sources: [nowhere]\n    status")
+
+    def killed(*args: object, **kwargs: object) -> object:
+        assert not fingerprint_file(site_root).exists()  # a build killed from here on leaves none
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(builder, "build", killed)
+        assert run("build")[0] == 130
+    assert not fingerprint_file(site_root).exists()
+    assert run("build")[0] == 1  # the broken save is seen, not skipped
 
 
 def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> None:
@@ -355,17 +407,17 @@ def test_an_update_adds_new_files_before_it_replaces_the_pages_that_link_to_them
 
 
 def test_a_new_version_of_a_library_that_shapes_the_output_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    from explainer import cache
+    from explainer import fingerprint
 
-    installed = cache._library_versions()
+    installed = fingerprint._library_versions()
     assert any(name.lower().startswith("jinja2-") for name in installed) and any("markdown" in name for name in installed)
-    before = cache.code_version()
-    monkeypatch.setattr(cache, "_library_versions", lambda: [*installed[:-1], "pyyaml-99.0.dist-info"])
-    cache.code_version.cache_clear()
+    before = fingerprint.code_version()
+    monkeypatch.setattr(fingerprint, "_library_versions", lambda: [*installed[:-1], "pyyaml-99.0.dist-info"])
+    fingerprint.code_version.cache_clear()
     try:
-        assert cache.code_version() != before
+        assert fingerprint.code_version() != before
     finally:
-        cache.code_version.cache_clear()
+        fingerprint.code_version.cache_clear()
 
 
 def test_a_build_waits_while_another_writes_the_same_folder(site_root: Path) -> None:
