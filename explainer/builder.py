@@ -9,6 +9,7 @@ unchanged are kept as they are in the output folder.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class _Done:
     fragments: dict[str, dict[FragmentKey, str]]
     render_diagnostics: list[Diagnostic]
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
+    bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
 
 
 @dataclass
@@ -88,6 +90,14 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             current = old is not None and old.signature == job.signature and old.checked_with == inputs.digest
             if current and old is not None and old.parsed is not None:
                 story, page, diagnostics = old.parsed, old.page, old.diagnostics  # the preview's parse, still current
+            elif current and old is not None and old.listed is not None and renderer is not None and state.pages is not None and (
+                not renderer.shows(old.listed) or renderer.story_around(job.slug, old.digest, functools.partial(state.pages.body, job.slug))
+            ):
+                # Only the layout changed: the page was put together around its kept blocks.
+                if renderer.shows(old.listed):
+                    done.fragments[job.slug] = renderer.fragments(old.listed, state.fragments)
+                done.records[job.slug] = old
+                continue
             elif current and old is not None and old.listed is not None and state.pages is not None and (
                 stored := state.pages.get(job.slug, digest(old.digest, inputs.digest))
             ):
@@ -103,10 +113,12 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             record = StoryRecord(job.signature, story.digest if story else b"", inputs.digest, diagnostics, entry)
             if renderer is not None and story is not None and entry is not None and renderer.shows(entry):
                 computed = page is None
-                page = renderer.story(story, page)
+                page = renderer.story(story, page, keep_body=state.pages is not None)
                 done.fragments[job.slug] = renderer.fragments(entry, state.fragments)
                 if computed and page is not None and state.pages is not None:
                     done.pages[job.slug] = (digest(story.digest, inputs.digest), storable_page(page))
+                if job.slug in renderer.bodies:
+                    done.bodies[job.slug] = renderer.bodies.pop(job.slug)
             if state.in_memory:
                 record.parsed, record.page = story, page
             done.records[job.slug] = record
@@ -184,6 +196,8 @@ def build(
             render_report.items.extend(done.render_diagnostics)
             if state.pages is not None and done.pages:
                 state.pages.put(done.pages)  # valid whatever the build's outcome: kept by content digest
+            if state.pages is not None and done.bodies:
+                state.pages.put(done.bodies, "bodies")
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)

@@ -26,6 +26,7 @@ from typing import Any
 from .diagnostics import Diagnostic
 from .files import stat_signature
 from .fingerprint import code_version
+from .layout import body_of
 from .narrative import Narrative, Section
 from .pages import Listed, Part, StoryPage
 from .writer import MARKER
@@ -127,11 +128,13 @@ class PageStore:
                 db = sqlite3.connect(self.path, timeout=5)
                 db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
                 db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
+                db.execute("CREATE TABLE IF NOT EXISTS bodies (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
                 db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
                 row = db.execute("SELECT version FROM meta").fetchone()
                 if row is None or row[0] != code_version():
                     with db:
                         db.execute("DELETE FROM pages")
+                        db.execute("DELETE FROM bodies")
                         db.execute("DELETE FROM meta")
                         db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
             except sqlite3.OperationalError:  # busy or locked by another build: not damaged, just not used now
@@ -164,15 +167,28 @@ class PageStore:
             return None
         return page if isinstance(page, StoryPage) else None
 
-    def put(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
-        """Store pages (slug -> (key, data)); a failure only costs time later."""
-        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
+    def body(self, slug: str, key: bytes) -> tuple[dict[str, str], str] | None:
+        """The kept blocks and JSON-LD of a story's page (see layout), if they were kept under this key."""
+        import sqlite3
+
+        try:
+            db = self._connect()
+            row = db.execute("SELECT key, data FROM bodies WHERE slug = ?", (slug,)).fetchone() if db is not None else None
+        except sqlite3.Error:
+            return None
+        return body_of(row[1]) if row is not None and row[0] == key else None
+
+    def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
+        """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data)); a failure only costs time later."""
+        assert table in ("pages", "bodies")
+        self._write(lambda db: db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
 
     def prune(self, keep: set[str]) -> None:
         """Forget the pages of stories no longer in ``keep``."""
         def forget(db: Any) -> None:
-            gone = [(slug,) for (slug,) in db.execute("SELECT slug FROM pages") if slug not in keep]
-            db.executemany("DELETE FROM pages WHERE slug = ?", gone)
+            for table in ("pages", "bodies"):
+                gone = [(slug,) for (slug,) in db.execute(f"SELECT slug FROM {table}") if slug not in keep]
+                db.executemany(f"DELETE FROM {table} WHERE slug = ?", gone)
 
         self._write(forget)
 

@@ -6,12 +6,13 @@ name the template and its line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import traceback
 import types
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from markupsafe import Markup, escape
 from .diagnostics import Pos, Report
 from .files import digest, display, is_ignored, key_of
 from .jsonout import article_ld, facts_json, page_ld
+from .layout import block_dependencies, body_data, render_around_blocks, render_keeping_blocks, templates_reached
 from .loader import SiteInputs, Story
 from .model import SiteConfig, Stamp
 from .pages import STATUS_LABELS, Listed, StoryPage, join_names, latest, story_page
@@ -132,6 +134,21 @@ def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, byt
     return found
 
 
+# What story.html is given, and what its layout would be given again around kept blocks.
+_STORY_GIVEN = {"site", "publishers", "root", "canonical", "page", "facts", "ld", "asset"}
+_LAYOUT_GIVEN = {"site", "publishers", "root", "canonical", "ld", "asset"}
+_ANALYSES: dict[tuple[bytes, str], bytes | None] = {}
+
+
+def _analysed(templates: bytes, what: str, analyse: Callable[[], bytes | None]) -> bytes | None:
+    """A templates analysis, done once per state of the templates folder (the preview renders often)."""
+    if (templates, what) not in _ANALYSES:
+        if len(_ANALYSES) > 64:
+            _ANALYSES.clear()
+        _ANALYSES[(templates, what)] = analyse()
+    return _ANALYSES[(templates, what)]
+
+
 class Later:
     """A template value computed only if the page is rendered after all (its key may say it need not be)."""
 
@@ -184,6 +201,26 @@ class Renderer:
         self.out: dict[str, bytes] = {}
         self.keys: dict[str, bytes] = {}
         self.callers: dict[tuple[str, str], jinja2.Template] = {}
+        self.body_context = digest(inputs.digest, repr(options).encode())
+        self.bodies: dict[str, tuple[bytes, bytes]] = {}  # slug -> (key, kept blocks) of the story pages rendered whole
+
+    @functools.cached_property
+    def fragment_context(self) -> bytes:
+        """What list fragments depend on besides the story: the templates their macros reach (all, when unsure)."""
+        reached = _analysed(self.templates, "fragments", lambda: templates_reached(self.env, [t for t, _, _ in self.fragment_calls()]))
+        return digest(self.body_context, reached or self.templates)
+
+    @functools.cached_property
+    def body_templates(self) -> bytes | None:
+        """What a story page's own blocks depend on among the templates; None when they may depend on the layout."""
+        return _analysed(self.templates, "story.html", lambda: block_dependencies(self.env, "story.html", _STORY_GIVEN, _LAYOUT_GIVEN))
+
+    def body_key(self, story_digest: bytes) -> bytes | None:
+        """The key under which a story page's blocks are kept; None when they cannot be reused."""
+        if self.body_templates is None:
+            return None
+        stylesheets = repr(sorted((name, out) for name, (out, _) in self.static.items())).encode()
+        return digest(b"story.html", story_digest, self.body_context, self.body_templates, stylesheets)
 
     @property
     def env(self) -> jinja2.Environment:
@@ -226,25 +263,42 @@ class Renderer:
         if self.needs(path, digest(template.encode(), path.encode(), self.context, key)):
             self._render(template, path, **{name: value() if isinstance(value, Later) else value for name, value in context.items()})
 
-    def _render(self, template: str, path: str, **context: Any) -> None:
+    def _render(self, template: str, path: str, keep: dict[str, str] | None = None, around: Mapping[str, str] | None = None,
+                **context: Any) -> bool:
+        """Render one output; ``keep`` receives the page's own blocks, ``around`` gives them instead of rendering them.
+
+        False only when ``around`` lacks a block the layout uses (nothing is rendered then).
+        """
         import jinja2
 
         root = context.get("root", "./")
         # The root is escaped like any text: on 404.html it comes from base_url, not from us.
         context.setdefault("asset", lambda name: escape(root) + self.static[name][0] if name in self.static else self._missing_asset(name))
         try:
-            text = self.env.get_template(template).render(site=self.site, publishers=self.publishers, **context)
+            page = self.env.get_template(template)
+            variables = {"site": self.site, "publishers": self.publishers, **context}
+            if around is not None:
+                made = render_around_blocks(page, variables, around)
+                if made is None:
+                    return False
+                text = made
+            elif keep is not None:
+                text, blocks = render_keeping_blocks(page, variables)
+                keep.update(blocks)
+            else:
+                text = page.render(variables)
         except jinja2.TemplateSyntaxError as exc:
             name = exc.filename or exc.name or template
             self.report.error(Pos(self._shown(name), exc.lineno or 0), f"template error: {exc.message}")
-            return
+            return True
         except jinja2.TemplateNotFound as exc:
             self.report.error(Pos(display(self.templates_dir, str(exc.name or template))), "template not found")
-            return
+            return True
         except Exception as exc:  # a template's runtime failure (undefined name, bad filter argument, ...)
             self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
-            return
+            return True
         self.out[path] = text.encode("utf-8")
+        return True
 
     # A story in lists: its card as the home page shows it, as pages two folders deep show it, and
     # its feed entry. Each is rendered once per story and reused while the story's Listed is unchanged.
@@ -258,7 +312,7 @@ class Renderer:
 
     def fragment_keys(self, listed: Listed) -> list[FragmentKey]:
         """The keys of a story's list fragments: what the story shows in lists, and everything else they depend on."""
-        return [(self.context, which, listed.key) for which in range(3)]
+        return [(self.fragment_context, which, listed.key) for which in range(3)]
 
     def fragments(self, listed: Listed, known: dict[FragmentKey, str]) -> dict[FragmentKey, str]:
         """The story's list fragments that ``known`` lacks, rendered."""
@@ -304,8 +358,29 @@ class Renderer:
         data = self.needs(f"{slug}/facts.json", digest(b"facts.json", story_digest, self.data_context))
         return page, data
 
-    def story(self, story: Story, page: StoryPage | None = None) -> StoryPage | None:
-        """Render a story's page and facts.json where their keys changed; returns the computed page, if any."""
+    def story_around(self, slug: str, story_digest: bytes, kept: Callable[[bytes], tuple[dict[str, str], str] | None]) -> bool:
+        """Render a story's page around its kept blocks, when only its layout changed; False when it cannot be.
+
+        ``kept`` gives the blocks and JSON-LD kept under a key, if any were.
+        """
+        want_page, want_data = self.story_keys(slug, story_digest)
+        if want_data:
+            return False
+        if not want_page:
+            return True
+        key = self.body_key(story_digest)
+        found = kept(key) if key is not None else None
+        if found is None:
+            return False
+        blocks, ld = found
+        folder = f"{slug}/"
+        return self._render("story.html", f"{folder}index.html", around=blocks, root="../", canonical=self.canonical(folder), ld=Markup(ld))
+
+    def story(self, story: Story, page: StoryPage | None = None, keep_body: bool = False) -> StoryPage | None:
+        """Render a story's page and facts.json where their keys changed; returns the computed page, if any.
+
+        With ``keep_body``, the page's own blocks are kept in ``bodies`` for ``story_around``.
+        """
         want_page, want_data = self.story_keys(story.slug, story.digest)
         if not (want_page or want_data):
             return page
@@ -314,7 +389,11 @@ class Renderer:
         canonical = self.canonical(folder)
         if want_page:
             ld = article_ld(page, self.site, canonical)
-            self._render("story.html", f"{folder}index.html", root="../", canonical=canonical, page=page, facts=story.facts, ld=ld)
+            key = self.body_key(story.digest) if keep_body else None
+            blocks: dict[str, str] | None = {} if key is not None else None
+            self._render("story.html", f"{folder}index.html", keep=blocks, root="../", canonical=canonical, page=page, facts=story.facts, ld=ld)
+            if key is not None and blocks is not None and f"{folder}index.html" in self.out:
+                self.bodies[story.slug] = (key, body_data(blocks, ld))
         if want_data:
             self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
         return page
@@ -331,7 +410,7 @@ class Renderer:
         # rendered: a save that changes one story's text leaves every list page as it is.
         def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
             # A missing fragment is one whose template failed, and then the build fails anyway.
-            shown = Later(lambda: [Markup(fragments.get((self.context, which, s.key), "")) for s in group])
+            shown = Later(lambda: [Markup(fragments.get((self.fragment_context, which, s.key), "")) for s in group])
             return shown, digest(bytes([which]), *(s.key for s in group))
 
         def pairs(group: list[Listed]) -> Later:

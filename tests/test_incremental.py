@@ -52,6 +52,16 @@ STEPS: list[tuple[str, Step]] = [
     ("template edit", lambda r: replace(r / "templates/story.html", "Key takeaways", "The key points")),
     ("macro template edit", lambda r: replace(r / "templates/_macros.html", "No explainers yet.", "Nothing yet.")),
     ("card template edit", lambda r: replace(r / "templates/_macros.html", '<p class="summary">', '<p class="summary lead">')),
+    ("layout edit", lambda r: replace(r / "templates/base.html", "Every claim on this site", "Each claim on this site")),
+    ("broken layout", lambda r: replace(r / "templates/base.html", "<footer", "{{ nope }}<footer")),
+    ("fixed layout", lambda r: replace(r / "templates/base.html", "{{ nope }}<footer", "<footer")),
+    ("page block the layout does not use",
+     lambda r: replace(r / "templates/story.html", "{% block main %}",
+                       "{% block aside %}<aside>{{ facts.headline }}</aside>{% endblock %}\n{% block main %}")),
+    ("layout uses it", lambda r: replace(r / "templates/base.html", "</main>", "</main>\n{% block aside %}{% endblock %}")),
+    ("layout uses the page",
+     lambda r: replace(r / "templates/base.html", "</main>", "</main>{% if page is defined %}<p>{{ page.story.slug }}</p>{% endif %}")),
+    ("layout edit again", lambda r: replace(r / "templates/base.html", "Each claim on this site", "Every claim on this site")),
     ("css edit", lambda r: replace(r / "templates/static/style.css", "--accent: #0b57a4;", "--accent: #0a4f96;")),
     ("publisher renamed", lambda r: replace(r / "content/publishers.yaml", "name: The Daily", "name: The Daily Paper")),
     ("site title edit", lambda r: replace(r / "content/site.yaml", "title: Golden explainers", "title: Golden")),
@@ -68,6 +78,7 @@ STEPS: list[tuple[str, Step]] = [
     ("ignored folder removed", lambda r: shutil.rmtree(r / STORY / "notes")),
     ("cache deleted", lambda r: shutil.rmtree(r / ".cache")),
 ]
+STEP = dict(STEPS)
 
 
 @pytest.fixture
@@ -333,6 +344,33 @@ def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root:
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
 
 
+@pytest.mark.parametrize("kept", ["good", "damaged"])
+def test_a_layout_edit_puts_pages_together_around_their_kept_blocks(site_root: Path, monkeypatch: pytest.MonkeyPatch, kept: str) -> None:
+    from explainer.cache import PageStore
+
+    assert run("build")[0] == 0
+    if kept == "damaged":
+        with sqlite3.connect(next((site_root / ".cache").glob("*.pages.sqlite"))) as db:
+            db.execute("UPDATE bodies SET data = ?", (zlib.compress(b'{"blocks": {"main": 1}, "ld": ""}'),))
+        db.close()
+    fetched: list[str] = []
+    original = PageStore.get
+
+    def counting(self: PageStore, slug: str, key: bytes) -> object:
+        fetched.append(slug)
+        return original(self, slug, key)
+
+    monkeypatch.setattr(PageStore, "get", counting)
+    replace(site_root / "templates/base.html", "Every claim on this site", "Each claim on this site")
+    status, out = run("build")
+    assert status == 0, out
+    assert "Each claim on this site" in (site_root / "site/first-story/index.html").read_text()
+    # Kept blocks spare even the stored page; damaged ones are not used, and the page comes from the store.
+    assert sorted(fetched) == ([] if kept == "good" else ["first-story", "second-story"])
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
 def other_writer(root: Path) -> None:
     """A `build` for production into the preview's folder, then a save."""
     assert run("build", "--base-url", "https://elsewhere.example/")[0] == 0
@@ -348,16 +386,16 @@ def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> 
     assert rebuilder.build_once()
     stories = site_root / "content/stories"
     edits: list[tuple[str, Step, list[Path]]] = [
-        ("narrative edit", STEPS[0][1], [site_root / STORY / "explainer.md"]),
-        ("headline edit", STEPS[1][1], [site_root / STORY / "facts.yaml"]),
-        ("story added", STEPS[3][1], [stories / "third-story", stories / "third-story/facts.yaml"]),
-        ("story deleted", STEPS[4][1], [stories / "third-story"]),
-        ("story renamed", STEPS[5][1], [stories / "second-story", stories / "renamed-story"]),
-        ("stray file", STEPS[7][1], [site_root / STORY / "notes.txt"]),
-        ("template edit", STEPS[9][1], [site_root / "templates/story.html"]),
-        ("publisher renamed", STEPS[13][1], [site_root / "content/publishers.yaml"]),
-        ("broken save", STEPS[15][1], [site_root / STORY / "facts.yaml"]),
-        ("fixed save", STEPS[16][1], [site_root / STORY / "facts.yaml"]),
+        ("narrative edit", STEP["narrative edit"], [site_root / STORY / "explainer.md"]),
+        ("headline edit", STEP["headline edit"], [site_root / STORY / "facts.yaml"]),
+        ("story added", STEP["story added"], [stories / "third-story", stories / "third-story/facts.yaml"]),
+        ("story deleted", STEP["story deleted"], [stories / "third-story"]),
+        ("story renamed", STEP["story renamed"], [stories / "second-story", stories / "renamed-story"]),
+        ("stray file", STEP["stray file in a story"], [site_root / STORY / "notes.txt"]),
+        ("template edit", STEP["template edit"], [site_root / "templates/story.html"]),
+        ("publisher renamed", STEP["publisher renamed"], [site_root / "content/publishers.yaml"]),
+        ("broken save", STEP["broken save"], [site_root / STORY / "facts.yaml"]),
+        ("fixed save", STEP["fixed save"], [site_root / STORY / "facts.yaml"]),
         ("another build wrote the folder", other_writer, [site_root / STORY / "explainer.md"]),
         ("folder emptied by hand", lambda r: [remove_tree(str(p)) if p.is_dir() else p.unlink() for p in (r / "site").iterdir()], []),
     ]
