@@ -10,13 +10,15 @@ unchanged are kept as they are in the output folder.
 from __future__ import annotations
 
 import functools
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cache import BuildState, StoryRecord, storable_page
 from .checks import check_story
 from .diagnostics import Diagnostic, Report
-from .files import digest
+from .files import Entry, digest
 from .loader import SiteInputs, Story, load_site, load_story, story_folders, story_signature
 from .pages import StoryPage, listed
 from .parallel import run_chunks
@@ -129,6 +131,32 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
     return done
 
 
+def _story_folders(inputs: SiteInputs, state: BuildState, touched: set[str] | None, report: Report) -> list[Entry]:
+    """The story folders; in the preview, those of its last build when the watcher names none that came or went."""
+    if inputs.stories is None:
+        return []
+    path = inputs.stories.path
+    if touched is not None and state.listing is not None and state.listing[0] == path:
+        _, folders, found = state.listing
+        names = {e.name for e in folders}
+        if all(name in names and _is_folder(os.path.join(path, name)) for name in touched):
+            report.items.extend(found)
+            return folders
+    listed_report = Report()
+    folders = story_folders(path, inputs.stories.shown, listed_report)
+    report.items.extend(listed_report.items)
+    if state.in_memory:
+        state.listing = (path, folders, listed_report.items)
+    return folders
+
+
+def _is_folder(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
 def build(
     content_dir: str,
     templates_dir: str,
@@ -161,7 +189,11 @@ def build(
         # The preview trusts the files it wrote itself, unless something else has written since.
         have = state.intact(out_dir, trust=touched is not None and state.untouched(out_dir)) if out_dir is not None else {}
         renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir)
-    folders = story_folders(inputs.stories.path, inputs.stories.shown, report) if inputs.stories is not None else []
+    folders = _story_folders(inputs, state, touched, report)
+    if renderer is not None and state.in_memory:
+        contexts = (renderer.context, renderer.data_context)
+        if state.story_keys is not None and state.story_keys[0] == contexts:
+            renderer.known_keys = state.story_keys[1]
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
     for e in folders:
@@ -215,6 +247,8 @@ def build(
                 fragments[key] = text
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
+    if state.in_memory:
+        state.story_keys = ((renderer.context, renderer.data_context), renderer.story_key_pairs)
     report.extend(render_report)
     if report.failed():
         return BuildResult({}, report)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .files import stat_signature
+from .files import Entry, stat_signature
 from .fingerprint import code_version
 from .layout import body_of
 from .narrative import Narrative, Section
@@ -65,10 +65,14 @@ class BuildState:
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
     pages: PageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
+    # In memory only (the preview), to spare work on every save: the keys of stories' own outputs
+    # with the contexts they were computed in, and the story folders with the diagnostics of listing them.
+    story_keys: tuple[tuple[bytes, bytes], dict[bytes, tuple[bytes, bytes]]] | None = field(default=None, compare=False)
+    listing: tuple[str, list[Entry], list[Diagnostic]] | None = field(default=None, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["environment"] = state["compiled_dir"] = state["pages"] = None
+        state["environment"] = state["compiled_dir"] = state["pages"] = state["story_keys"] = state["listing"] = None
         return state
 
     def intact(self, out_dir: str, trust: bool = False) -> dict[str, bytes]:

@@ -200,8 +200,11 @@ class Renderer:
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
         self.keys: dict[str, bytes] = {}
-        self.callers: dict[tuple[str, str], jinja2.Template] = {}
         self.body_context = digest(inputs.digest, repr(options).encode())
+        # The keys of stories' own outputs by story digest: the preview passes those of its last
+        # build (made with the same contexts), which spares two digests per story on every save.
+        self.known_keys: dict[bytes, tuple[bytes, bytes]] = {}
+        self.story_key_pairs: dict[bytes, tuple[bytes, bytes]] = {}
         self.bodies: dict[str, tuple[bytes, bytes]] = {}  # slug -> (key, kept blocks) of the story pages rendered whole
 
     @functools.cached_property
@@ -328,10 +331,13 @@ class Renderer:
 
     def _fragment_template(self, template: str, macro: str) -> jinja2.Template:
         """A one-line template calling a macro: rendering through it lets Jinja map errors to template lines."""
-        compiled = self.callers.get((template, macro))
+        # Kept with the environment, which the preview reuses while no template changes: compiling
+        # them again would cost every save a few milliseconds.
+        callers: dict[tuple[str, str], jinja2.Template] = self.env.__dict__.setdefault("explainer_callers", {})
+        compiled = callers.get((template, macro))
         if compiled is None:
             compiled = self.env.from_string(f'{{% from "{template}" import {macro} %}}{{{{ {macro}(story, stamp, *args) }}}}')
-            self.callers[(template, macro)] = compiled
+            callers[(template, macro)] = compiled
         return compiled
 
     def _missing_asset(self, name: str) -> Markup:
@@ -354,9 +360,11 @@ class Renderer:
 
     def story_keys(self, slug: str, story_digest: bytes) -> tuple[bool, bool]:
         """Record the keys of a story's own two outputs: whether its page, and its facts.json, must be rendered."""
-        page = self.needs(f"{slug}/index.html", digest(b"story.html", story_digest, self.context))
-        data = self.needs(f"{slug}/facts.json", digest(b"facts.json", story_digest, self.data_context))
-        return page, data
+        keys = self.known_keys.get(story_digest)
+        if keys is None:
+            keys = digest(b"story.html", story_digest, self.context), digest(b"facts.json", story_digest, self.data_context)
+        self.story_key_pairs[story_digest] = keys
+        return self.needs(f"{slug}/index.html", keys[0]), self.needs(f"{slug}/facts.json", keys[1])
 
     def story_around(self, slug: str, story_digest: bytes, kept: Callable[[bytes], tuple[dict[str, str], str] | None]) -> bool:
         """Render a story's page around its kept blocks, when only its layout changed; False when it cannot be.
@@ -411,7 +419,8 @@ class Renderer:
         def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
             # A missing fragment is one whose template failed, and then the build fails anyway.
             shown = Later(lambda: [Markup(fragments.get((self.fragment_context, which, s.key), "")) for s in group])
-            return shown, digest(bytes([which]), *(s.key for s in group))
+            # Every key is a 16-byte digest, so joined they are unambiguous: one digest, not one per story.
+            return shown, digest(bytes([which]), b"".join(s.key for s in group))
 
         def pairs(group: list[Listed]) -> Later:
             return Later(lambda: [(s, s.modified) for s in group])
@@ -432,7 +441,7 @@ class Renderer:
             ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
             self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
         # Keyed on every listed story, not just the counts: the template is given the stories.
-        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), *(s.key for s in topics[t]))))
+        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), b"".join(s.key for s in topics[t]))))
         self.page("topics.html", "topics/", topics_key, topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))

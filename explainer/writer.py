@@ -113,6 +113,17 @@ THREADS = 8
 
 def _each(work: Callable[[str], object], items: Iterable[str]) -> None:
     """``work`` on every item, on a few threads; the first failure is raised once all are done."""
+    items = list(items)
+    if len(items) <= 4 * THREADS:  # starting the threads would cost more than they save
+        failure: BaseException | None = None
+        for item in items:
+            try:
+                work(item)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(THREADS) as pool:
