@@ -79,6 +79,8 @@ def block_dependencies(env: jinja2.Environment, name: str, given: set[str], layo
             _, parent = _parse(env, layout)
             if any(parent.find_all((nodes.Assign, nodes.AssignBlock, nodes.Import, nodes.FromImport, nodes.Macro))):
                 return None
+            if any(block.scoped for block in parent.find_all(nodes.Block)):  # its output may differ at each use
+                return None
             if not meta.find_undeclared_variables(parent) <= layout_given | {"self"} | set(env.globals):
                 return None
             parents = list(parent.find_all(nodes.Extends))
@@ -122,18 +124,21 @@ def templates_reached(env: jinja2.Environment, names: list[str | None]) -> bytes
 
 
 def render_keeping_blocks(template: jinja2.Template, context: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-    """Render a page, and give back the text of each of its own blocks that the layout used."""
+    """Render a page, and give back the text of each of its own blocks that the layout used (none if one varied)."""
     ctx = template.new_context(dict(context))
     kept: dict[str, str] = {}
+    varied: set[str] = set()
     for name in template.blocks:
         def keeping(c: Any, block: Any = ctx.blocks[name][0], name: str = name) -> Iterator[str]:
             text = "".join(block(c))
-            kept.setdefault(name, text)
+            if kept.setdefault(name, text) != text:
+                varied.add(name)  # not one text to keep: used where it sees different names
             yield text
 
         ctx.blocks[name][0] = keeping
     try:
-        return template.environment.concat(template.root_render_func(ctx)), kept
+        text = template.environment.concat(template.root_render_func(ctx))
+        return text, {} if varied else kept
     except Exception:
         template.environment.handle_exception()
         raise  # not reached: handle_exception raises, with the traceback pointing at template lines

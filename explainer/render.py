@@ -400,7 +400,7 @@ class Renderer:
             key = self.body_key(story.digest) if keep_body else None
             blocks: dict[str, str] | None = {} if key is not None else None
             self._render("story.html", f"{folder}index.html", keep=blocks, root="../", canonical=canonical, page=page, facts=story.facts, ld=ld)
-            if key is not None and blocks is not None and f"{folder}index.html" in self.out:
+            if key is not None and blocks and f"{folder}index.html" in self.out:
                 self.bodies[story.slug] = (key, body_data(blocks, ld))
         if want_data:
             self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
