@@ -188,7 +188,7 @@ def build(
     if inputs.site is not None:
         # The preview trusts the files it wrote itself, unless something else has written since.
         have = state.intact(out_dir, trust=touched is not None and state.untouched(out_dir)) if out_dir is not None else {}
-        renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir)
+        renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir, state.analyses)
     folders = _story_folders(inputs, state, touched, report)
     if renderer is not None and state.in_memory:
         contexts = (renderer.context, renderer.data_context)
@@ -209,6 +209,8 @@ def build(
                 records[e.name] = old
                 continue
         todo.append(_Job(e.name, e.path, e.shown, signature))
+    if todo and renderer is not None:
+        renderer.analyse()  # once here, rather than in every worker
     new_fragments: dict[FragmentKey, str] = {}
     sent: set[str] = set()
     _CONTEXT = _Context(inputs, renderer, state)
@@ -247,6 +249,7 @@ def build(
                 fragments[key] = text
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
+    state.analyses = (renderer.templates, renderer.analyses)
     if state.in_memory:
         state.story_keys = ((renderer.context, renderer.data_context), renderer.story_key_pairs)
     report.extend(render_report)

@@ -65,6 +65,7 @@ class BuildState:
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
     pages: PageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
+    analyses: tuple[bytes, dict[str, bytes | None]] | None = None  # of the templates, with their digest (render.Renderer)
     # In memory only (the preview), to spare work on every save: the keys of stories' own outputs
     # with the contexts they were computed in, and the story folders with the diagnostics of listing them.
     story_keys: tuple[tuple[bytes, bytes], dict[bytes, tuple[bytes, bytes]]] | None = field(default=None, compare=False)

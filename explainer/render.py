@@ -137,16 +137,6 @@ def static_files(templates_dir: str, report: Report) -> dict[str, tuple[str, byt
 # What story.html is given, and what its layout would be given again around kept blocks.
 _STORY_GIVEN = {"site", "publishers", "root", "canonical", "page", "facts", "ld", "asset"}
 _LAYOUT_GIVEN = {"site", "publishers", "root", "canonical", "ld", "asset"}
-_ANALYSES: dict[tuple[bytes, str], bytes | None] = {}
-
-
-def _analysed(templates: bytes, what: str, analyse: Callable[[], bytes | None]) -> bytes | None:
-    """A templates analysis, done once per state of the templates folder (the preview renders often)."""
-    if (templates, what) not in _ANALYSES:
-        if len(_ANALYSES) > 64:
-            _ANALYSES.clear()
-        _ANALYSES[(templates, what)] = analyse()
-    return _ANALYSES[(templates, what)]
 
 
 class Later:
@@ -178,6 +168,7 @@ class Renderer:
         have: dict[str, bytes] | None = None,
         environment: tuple[bytes, jinja2.Environment] | None = None,
         compiled_dir: str | None = None,
+        analyses: tuple[bytes, dict[str, bytes | None]] | None = None,
     ) -> None:
         assert inputs.site is not None
         self.site: SiteConfig = inputs.site
@@ -206,24 +197,42 @@ class Renderer:
         self.known_keys: dict[bytes, tuple[bytes, bytes]] = {}
         self.story_key_pairs: dict[bytes, tuple[bytes, bytes]] = {}
         self.bodies: dict[str, tuple[bytes, bytes]] = {}  # slug -> (key, kept blocks) of the story pages rendered whole
+        # The templates' analyses by what was analysed, kept by the build state with the templates'
+        # digest: parsing the templates again would cost a small rebuild a tenth of its time.
+        self.analyses: dict[str, bytes | None] = dict(analyses[1]) if analyses is not None and analyses[0] == templates else {}
+
+    def _analysed(self, what: str, analyse: Callable[[], bytes | None]) -> bytes | None:
+        """A templates analysis, done once per state of the templates folder."""
+        if what not in self.analyses:
+            self.analyses[what] = analyse()
+        return self.analyses[what]
+
+    def analyse(self) -> None:
+        """Analyse the templates now (see layout), if that was not done for these templates already."""
+        _ = self.fragment_context  # each is computed on first use, and cached
+        _ = self.body_templates
 
     @functools.cached_property
     def fragment_context(self) -> bytes:
         """What list fragments depend on besides the story: the templates their macros reach (all, when unsure)."""
-        reached = _analysed(self.templates, "fragments", lambda: templates_reached(self.env, [t for t, _, _ in self.fragment_calls()]))
+        reached = self._analysed("fragments", lambda: templates_reached(self.env, [t for t, _, _ in self.fragment_calls()]))
         return digest(self.body_context, reached or self.templates)
 
     @functools.cached_property
     def body_templates(self) -> bytes | None:
         """What a story page's own blocks depend on among the templates; None when they may depend on the layout."""
-        return _analysed(self.templates, "story.html", lambda: block_dependencies(self.env, "story.html", _STORY_GIVEN, _LAYOUT_GIVEN))
+        return self._analysed("story.html", lambda: block_dependencies(self.env, "story.html", _STORY_GIVEN, _LAYOUT_GIVEN))
+
+    @functools.cached_property
+    def static_names(self) -> bytes:
+        """The static files' names as pages link them (a stylesheet's name carries its content's hash)."""
+        return repr(sorted((name, out) for name, (out, _) in self.static.items())).encode()
 
     def body_key(self, story_digest: bytes) -> bytes | None:
         """The key under which a story page's blocks are kept; None when they cannot be reused."""
         if self.body_templates is None:
             return None
-        stylesheets = repr(sorted((name, out) for name, (out, _) in self.static.items())).encode()
-        return digest(b"story.html", story_digest, self.body_context, self.body_templates, stylesheets)
+        return digest(b"story.html", story_digest, self.body_context, self.body_templates, self.static_names)
 
     @property
     def env(self) -> jinja2.Environment:
