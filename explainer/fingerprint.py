@@ -23,9 +23,11 @@ import time
 
 FORMAT = 1  # of the saved state; part of the code version
 
-# A file changed this recently may change again without its stat signature changing (time stamps
-# have a coarse grain on some file systems), so a fingerprint is only saved for older inputs.
-SETTLED_NS = 1_000_000_000
+# A file changed this recently may change again without its stat signature changing: time stamps
+# advance in ticks of the system clock (a few milliseconds) on Linux's file systems, and in whole
+# seconds on some others (FAT, some network file systems), which whole-millisecond stamps betray.
+SETTLED_NS = 50_000_000
+COARSE_SETTLED_NS = 2_000_000_000
 
 
 def state_path(cache_dir: str, *identity: str) -> str:
@@ -76,8 +78,11 @@ def code_version() -> str:
     return h.hexdigest()
 
 
-def _walk(root: str, h: hashlib.blake2b) -> int | None:
-    """Feed the stat signature of ``root`` and of everything under it into ``h``; the newest change time seen.
+def _walk(root: str, h: hashlib.blake2b) -> tuple[int, bool] | None:
+    """Feed the stat signature of ``root`` and of everything under it into ``h``.
+
+    Returns the newest change time seen, and whether any time stamp was a whole millisecond (a
+    file system with coarse time stamps).
 
     None when the signatures cannot vouch for the contents: a symbolic link (its target is not
     looked at) or an unreadable folder.
@@ -87,7 +92,7 @@ def _walk(root: str, h: hashlib.blake2b) -> int | None:
     except OSError:
         return None
     seen: list[tuple[object, ...]] = [(root, st.st_ino, st.st_dev, st.st_mode)]
-    newest = 0
+    newest, coarse = 0, False
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -105,11 +110,12 @@ def _walk(root: str, h: hashlib.blake2b) -> int | None:
                         stack.append(e.path)
                     changed = st.st_ctime_ns  # never older than the modification time, unless set by hand
                     newest = max(newest, changed, st.st_mtime_ns)
+                    coarse = coarse or changed % 1_000_000 == 0
                     seen.append((e.name, st.st_ino, st.st_dev, mode, st.st_size, st.st_mtime_ns, changed))
         except OSError:
             return None
     h.update(repr(seen).encode("utf-8", "surrogateescape"))
-    return newest
+    return newest, coarse
 
 
 def inputs_digest(content_dir: str, templates_dir: str) -> tuple[str | None, bool]:
@@ -123,7 +129,8 @@ def inputs_digest(content_dir: str, templates_dir: str) -> tuple[str | None, boo
     content, templates = _walk(content_dir, h), _walk(templates_dir, h)
     if content is None or templates is None:
         return None, False
-    return h.hexdigest(), max(content, templates) < now - SETTLED_NS
+    margin = COARSE_SETTLED_NS if content[1] or templates[1] else SETTLED_NS
+    return h.hexdigest(), max(content[0], templates[0]) < now - margin
 
 
 def outputs_digest(out_dir: str, state_file: str) -> str | None:
