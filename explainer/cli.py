@@ -107,7 +107,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     cache_file, inputs, settled = None, None, False
     if not args.no_cache:
-        identity = (os.path.abspath(p) for p in (args.content, args.templates, args.out))
+        # The folders as typed too: diagnostics kept in the state show them that way.
+        folders = (args.content, args.templates, args.out)
+        identity = (*(os.path.abspath(p) for p in folders), *folders)
         cache_file = fingerprint.state_path(args.cache, *identity, f"drafts={args.drafts} base_url={args.base_url!r}")
         inputs, settled = fingerprint.inputs_digest(args.content, args.templates)  # before anything is read
         if _unchanged(args, cache_file, inputs, started):

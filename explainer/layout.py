@@ -7,9 +7,10 @@ blocks reach alone (the layout, a stylesheet's name aside), the page is put toge
 them, and the bytes are the same as a full render's because both go through the same layout code.
 
 Whether the blocks can depend on the layout is decided from the templates' syntax, and any doubt
-means no reuse: a block calling ``super()`` or ``self``, a name the page is not given, a layout
-that defines names (``set``, ``import``, ``macro``) that could shadow the page's, a layout that
-uses a name it would not be given again, or a template named by an expression.
+means no reuse: a block calling ``super()`` or ``self``, a name the page is not given, code outside
+the page's blocks, a layout that defines names (``set``, ``import``, ``macro``) that could shadow
+the page's, includes a template (which would see the page's names), switches autoescaping, has a
+``scoped`` block or uses a name it would not be given again, or a template named by an expression.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def block_dependencies(env: jinja2.Environment, name: str, given: set[str], layo
             return None
         if not meta.find_undeclared_variables(tree) <= given | set(env.globals):
             return None
+        # Code outside the blocks runs in every render, around kept blocks too, where the page's
+        # own names are not given: only the layout's name, the blocks, plain text and imports
+        # that cannot see the page may be there.
+        for node in tree.body:
+            if isinstance(node, (nodes.Import, nodes.FromImport)) and not node.with_context:
+                continue
+            if isinstance(node, nodes.Output) and all(isinstance(part, nodes.TemplateData) for part in node.nodes):
+                continue
+            if not isinstance(node, (nodes.Extends, nodes.Block)):
+                return None
         layout: str | None = extends[0].template.value
         chain = {name}
         while layout is not None:
@@ -77,7 +88,11 @@ def block_dependencies(env: jinja2.Environment, name: str, given: set[str], layo
                 return None
             chain.add(layout)
             _, parent = _parse(env, layout)
-            if any(parent.find_all((nodes.Assign, nodes.AssignBlock, nodes.Import, nodes.FromImport, nodes.Macro))):
+            # Names the layout defines could shadow the page's; an included template sees every name
+            # the page is given; an autoescape switch changes how the blocks' own code escapes.
+            forbidden = (nodes.Assign, nodes.AssignBlock, nodes.Import, nodes.FromImport, nodes.Macro, nodes.Include,
+                         nodes.ScopedEvalContextModifier, nodes.EvalContextModifier)
+            if any(parent.find_all(forbidden)):
                 return None
             if any(block.scoped for block in parent.find_all(nodes.Block)):  # its output may differ at each use
                 return None

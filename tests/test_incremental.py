@@ -37,6 +37,12 @@ def replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def include_part(root: Path) -> None:
+    """A layout that includes a template which shows the page's headline when it is given one."""
+    (root / "templates/_part.html").write_text('{% if facts is defined %}<p class="part">{{ facts.headline }}</p>{% endif %}\n')
+    replace(root / "templates/base.html", "</main>", '</main>\n{% include "_part.html" %}')
+
+
 Step = Callable[[Path], None]
 STORY = "content/stories/first-story"
 STEPS: list[tuple[str, Step]] = [
@@ -53,20 +59,36 @@ STEPS: list[tuple[str, Step]] = [
     ("macro template edit", lambda r: replace(r / "templates/_macros.html", "No explainers yet.", "Nothing yet.")),
     ("card template edit", lambda r: replace(r / "templates/_macros.html", '<p class="summary">', '<p class="summary lead">')),
     ("layout edit", lambda r: replace(r / "templates/base.html", "Every claim on this site", "Each claim on this site")),
-    ("broken layout", lambda r: replace(r / "templates/base.html", "<footer", "{{ nope }}<footer")),
-    ("fixed layout", lambda r: replace(r / "templates/base.html", "{{ nope }}<footer", "<footer")),
+    # A layout that fails where the page is put together around kept blocks reports what a full build does.
+    ("broken layout", lambda r: replace(r / "templates/base.html", "<footer", "{{ site.nope }}<footer")),
+    ("fixed layout", lambda r: replace(r / "templates/base.html", "{{ site.nope }}<footer", "<footer")),
     ("page block the layout does not use",
      lambda r: replace(r / "templates/story.html", "{% block main %}",
                        "{% block aside %}<aside>{{ facts.headline }}</aside>{% endblock %}\n{% block main %}")),
     ("layout uses it", lambda r: replace(r / "templates/base.html", "</main>", "</main>\n{% block aside %}{% endblock %}")),
-    ("page block for a loop",
-     lambda r: replace(r / "templates/story.html", "{% block main %}", "{% block repeat %}<i>{{ n }}</i>{% endblock %}\n{% block main %}")),
-    ("layout repeats it",
-     lambda r: replace(r / "templates/base.html", "</main>", "</main>{% for n in [1, 2] %}{% block repeat scoped %}{% endblock %}{% endfor %}")),
-    ("layout edit around the loop", lambda r: replace(r / "templates/base.html", "Each claim on this site", "Any claim on this site")),
+    # Each of these makes a page block depend on the layout: pages are then rendered whole.
+    ("layout includes a part that sees the page", lambda r: include_part(r)),
+    ("layout edit beside the include", lambda r: replace(r / "templates/base.html", "Each claim on this site", "Any claim on this site")),
+    ("include dropped", lambda r: replace(r / "templates/base.html", '{% include "_part.html" %}', "")),
+    ("page has code outside its blocks",
+     lambda r: replace(r / "templates/story.html", "{% block aside %}", "{% if facts.draft %}{% endif %}\n{% block aside %}")),
+    ("layout edit after it", lambda r: replace(r / "templates/base.html", "Any claim on this site", "Each claim on this site")),
+    ("code outside the blocks dropped", lambda r: replace(r / "templates/story.html", "{% if facts.draft %}{% endif %}\n", "")),
+    ("page block that escapes",
+     lambda r: replace(r / "templates/story.html", "{% block aside %}", "{% block aside %}{% set b %}<b>{% endset %}{{ b }}")),
+    ("layout stops escaping it", lambda r: replace(
+        r / "templates/base.html", "{% block aside %}{% endblock %}", "{% autoescape false %}{% block aside %}{% endblock %}{% endautoescape %}")),
+    ("layout escapes again", lambda r: replace(
+        r / "templates/base.html", "{% autoescape false %}{% block aside %}{% endblock %}{% endautoescape %}", "{% block aside %}{% endblock %}")),
+    ("page block for a loop", lambda r: replace(
+        r / "templates/story.html", "{% block main %}", "{% block repeat %}<i>{{ page is number }}</i>{% endblock %}\n{% block main %}")),
+    ("layout repeats it in a scoped loop", lambda r: replace(
+        r / "templates/base.html", "</main>", "</main>{% for page in [1, 2] %}{% block repeat scoped %}{% endblock %}{% endfor %}")),
+    ("layout loops over other things", lambda r: replace(r / "templates/base.html", "{% for page in [1, 2] %}", "{% for page in ['a'] %}")),
+    ("loop dropped", lambda r: replace(r / "templates/base.html", "{% for page in ['a'] %}{% block repeat scoped %}{% endblock %}{% endfor %}", "")),
     ("layout uses the page",
      lambda r: replace(r / "templates/base.html", "</main>", "</main>{% if page is defined %}<p>{{ page.story.slug }}</p>{% endif %}")),
-    ("layout edit again", lambda r: replace(r / "templates/base.html", "Any claim on this site", "Every claim on this site")),
+    ("layout edit again", lambda r: replace(r / "templates/base.html", "Each claim on this site", "Every claim on this site")),
     ("css edit", lambda r: replace(r / "templates/static/style.css", "--accent: #0b57a4;", "--accent: #0a4f96;")),
     ("publisher renamed", lambda r: replace(r / "content/publishers.yaml", "name: The Daily", "name: The Daily Paper")),
     ("site title edit", lambda r: replace(r / "content/site.yaml", "title: Golden explainers", "title: Golden")),
