@@ -93,11 +93,10 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             if current and old is not None and old.parsed is not None:
                 story, page, diagnostics = old.parsed, old.page, old.diagnostics  # the preview's parse, still current
             elif current and old is not None and old.listed is not None and renderer is not None and state.pages is not None and (
-                not renderer.shows(old.listed) or renderer.story_around(job.slug, old.digest, functools.partial(state.pages.body, job.slug))
+                renderer.shows(old.listed) and renderer.story_around(job.slug, old.digest, functools.partial(state.pages.body, job.slug))
             ):
                 # Only the layout changed: the page was put together around its kept blocks.
-                if renderer.shows(old.listed):
-                    done.fragments[job.slug] = renderer.fragments(old.listed, state.fragments)
+                done.fragments[job.slug] = renderer.fragments(old.listed, state.fragments)
                 done.records[job.slug] = old
                 continue
             elif current and old is not None and old.listed is not None and state.pages is not None and (

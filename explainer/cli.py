@@ -80,14 +80,11 @@ def check_folders(args: argparse.Namespace) -> None:
             if _inside(out, folder) or _inside(folder, out):
                 raise UsageError(f"--out {out} overlaps --{name} {folder}; choose an output folder outside both")
     base_url = getattr(args, "base_url", None)
-    if base_url is not None and not _is_base_url(base_url):
-        raise UsageError(f"--base-url {base_url}: not an absolute http(s) address without query, fragment or quotes")
+    if base_url is not None:
+        from .schema import is_base_url  # only here: a build without --base-url never needs the schema
 
-
-def _is_base_url(value: str) -> bool:
-    from .schema import is_base_url
-
-    return is_base_url(value)
+        if not is_base_url(base_url):
+            raise UsageError(f"--base-url {base_url}: not an absolute http(s) address without query, fragment or quotes")
 
 
 def _unchanged(args: argparse.Namespace, cache_file: str, inputs: str | None, started: float) -> bool:
