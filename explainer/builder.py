@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from markupsafe import Markup
 
 from .cache import BuildState, StoryRecord, storable_page
 from .checks import check_story
@@ -57,7 +59,7 @@ class _Done:
     records: dict[str, StoryRecord]
     files: dict[str, bytes]
     keys: dict[str, bytes]
-    fragments: dict[str, dict[FragmentKey, str]]
+    fragments: dict[str, dict[FragmentKey, Markup]]
     render_diagnostics: list[Diagnostic]
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
     bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
@@ -156,6 +158,27 @@ def _is_folder(path: str) -> bool:
         return False
 
 
+def _contexts(renderer: Renderer) -> tuple[bytes, ...]:
+    """Everything a story's outputs and list entries depend on besides the story itself."""
+    return renderer.context, renderer.data_context, renderer.fragment_context
+
+
+def _settle(
+    settled: dict[str, tuple[tuple[str, bytes], ...]] | None,
+    changed: Iterable[str],
+    stories: dict[str, StoryRecord],
+    keys: dict[str, bytes],
+) -> dict[str, tuple[tuple[str, bytes], ...]]:
+    """Each story's own outputs with their keys, after a build that succeeded (``changed``: the stories it looked at)."""
+    settled = dict(settled) if settled is not None else {}
+    for slug in changed:
+        if slug in stories:
+            settled[slug] = tuple((path, keys[path]) for path in (f"{slug}/index.html", f"{slug}/facts.json") if path in keys)
+        else:
+            settled.pop(slug, None)
+    return settled
+
+
 def build(
     content_dir: str,
     templates_dir: str,
@@ -181,13 +204,26 @@ def build(
     options = options or RenderOptions()
     state = state if state is not None else BuildState()
     report = Report()
-    inputs = load_site(content_dir, report)
+    if touched is not None and state.site_inputs is not None:
+        # The watcher saw changes in story folders only: site.yaml, publishers.yaml and the
+        # content folder's listing are as last read, and so are their diagnostics.
+        inputs, site_diagnostics = state.site_inputs
+        report.items.extend(site_diagnostics)
+    else:
+        inputs = load_site(content_dir, report)
+        if state.in_memory:
+            state.site_inputs = (inputs, list(report.items))
     render_report = Report()  # template problems count only once the content is clean
     renderer = None
+    settled: dict[str, tuple[tuple[str, bytes], ...]] | None = None
     if inputs.site is not None:
         # The preview trusts the files it wrote itself, unless something else has written since.
-        have = state.intact(out_dir, trust=touched is not None and state.untouched(out_dir)) if out_dir is not None else {}
+        trust = touched is not None and out_dir is not None and state.untouched(out_dir)
+        have = state.intact(out_dir, trust=trust) if out_dir is not None else {}
         renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir, state.analyses)
+        if trust and state.settled is not None and state.settled[0] == _contexts(renderer):
+            settled = state.settled[1]
+    state.settled = None  # set again only by a build that succeeds
     folders = _story_folders(inputs, state, touched, report)
     if renderer is not None and state.in_memory:
         contexts = (renderer.context, renderer.data_context)
@@ -197,6 +233,13 @@ def build(
     todo: list[_Job] = []
     for e in folders:
         old = state.stories.get(e.name)
+        if old is not None and settled is not None and touched is not None and e.name not in touched and (outputs := settled.get(e.name)) is not None:
+            # The preview, told which story folders changed, takes every other story as the last
+            # successful build left it: its record, its outputs' keys (the files are still as
+            # written: no other writer since) and its list entries, all made in the same contexts.
+            records[e.name] = old
+            renderer.keys.update(outputs)  # type: ignore[union-attr]  # settled only with a renderer
+            continue
         trusted = touched is not None and e.name not in touched and old is not None
         signature = old.signature if trusted and old is not None else story_signature(e.path)
         if old is not None and old.signature == signature and old.checked_with == inputs.digest:
@@ -210,7 +253,7 @@ def build(
         todo.append(_Job(e.name, e.path, e.shown, signature))
     if todo and renderer is not None:
         renderer.analyse()  # once here, rather than in every worker
-    new_fragments: dict[FragmentKey, str] = {}
+    new_fragments: dict[FragmentKey, Markup] = {}
     sent: set[str] = set()
     _CONTEXT = _Context(inputs, renderer, state)
     try:
@@ -234,18 +277,33 @@ def build(
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)
+    before = state.stories
     state.stories = {e.name: records[e.name] for e in folders if e.name in records}
     for record in state.stories.values():
         report.items.extend(record.diagnostics)
     if report.failed() or renderer is None:
         return BuildResult({}, report)
     shown = [r.listed for r in state.stories.values() if r.listed is not None and renderer.shows(r.listed)]
-    fragments: dict[FragmentKey, str] = {}
-    for entry in shown:
-        for key in renderer.fragment_keys(entry):
+    # Only the list entries this site uses are kept: the state follows the site, not its history.
+    # Settled stories keep theirs; only those of the stories looked at are dropped and added.
+    changed = state.stories.keys() if settled is None else {job.slug for job in todo} | (touched or set())
+    # (The preview's state, which alone can be settled, holds them as markup already.)
+    fragments: dict[FragmentKey, Markup] = {} if settled is None else dict(state.fragments)  # type: ignore[arg-type]
+    if settled is not None:
+        for slug in changed:
+            gone = before.get(slug)
+            if gone is not None and gone.listed is not None:
+                for key in renderer.fragment_keys(gone.listed):
+                    fragments.pop(key, None)
+    for slug in changed:
+        now = state.stories.get(slug)
+        if now is None or now.listed is None or not renderer.shows(now.listed):
+            continue
+        for key in renderer.fragment_keys(now.listed):
             text = new_fragments.get(key) or state.fragments.get(key)
             if text is not None:  # None only when its template failed, and then the build fails too
-                fragments[key] = text
+                # A saved state holds plain text; the preview's keeps the markup lists are given.
+                fragments[key] = text if type(text) is Markup else Markup(text)
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
     state.analyses = (renderer.templates, renderer.analyses)
@@ -254,7 +312,9 @@ def build(
     report.extend(render_report)
     if report.failed():
         return BuildResult({}, report)
-    state.fragments = fragments  # only what this site uses: the state follows the site, not the history
+    state.fragments = fragments
+    if state.in_memory and out_dir is not None:
+        state.settled = (_contexts(renderer), _settle(settled, changed, state.stories, renderer.keys))
     if state.pages is not None and learnt:
         state.pages.prune(set(state.stories))
     kept = set(renderer.keys) - set(renderer.out) - sent

@@ -20,6 +20,7 @@ import os
 import pickle
 import sys
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from .diagnostics import Diagnostic
 from .files import Entry, stat_signature
 from .fingerprint import code_version
 from .layout import body_of
+from .loader import SiteInputs
 from .narrative import Narrative, Section
 from .pages import Listed, Part, StoryPage
 from .writer import MARKER
@@ -57,7 +59,7 @@ class BuildState:
     """Everything kept between builds of one site (one content, templates and output folder)."""
 
     stories: dict[str, StoryRecord] = field(default_factory=dict)  # by slug
-    fragments: dict[tuple[bytes, int, bytes], str] = field(default_factory=dict)  # list entries by key (render.FragmentKey)
+    fragments: Mapping[tuple[bytes, int, bytes], str] = field(default_factory=dict)  # list entries by key (render.FragmentKey)
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
     marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
@@ -70,10 +72,15 @@ class BuildState:
     # with the contexts they were computed in, and the story folders with the diagnostics of listing them.
     story_keys: tuple[tuple[bytes, bytes], dict[bytes, tuple[bytes, bytes]]] | None = field(default=None, compare=False)
     listing: tuple[str, list[Entry], list[Diagnostic]] | None = field(default=None, compare=False)
+    site_inputs: tuple[SiteInputs, list[Diagnostic]] | None = field(default=None, compare=False)  # loader.load_site's, with its diagnostics
+    # The contexts of the last build that succeeded, and each story's own outputs with their keys (see builder).
+    settled: tuple[tuple[bytes, ...], dict[str, tuple[tuple[str, bytes], ...]]] | None = field(default=None, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["environment"] = state["compiled_dir"] = state["pages"] = state["story_keys"] = state["listing"] = None
+        for name in ("environment", "compiled_dir", "pages", "story_keys", "listing", "site_inputs", "settled"):
+            state[name] = None
+        state["fragments"] = {key: str(text) for key, text in self.fragments.items()}  # plain text, not markup
         return state
 
     def intact(self, out_dir: str, trust: bool = False) -> dict[str, bytes]:

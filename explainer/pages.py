@@ -6,6 +6,7 @@ questions, facts); every citing place gets an anchor, and each source entry link
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -94,6 +95,11 @@ class Listed:
     modified: Stamp
     cites: tuple[str, ...]  # publisher ids of its sources, first-written first
     key: bytes = field(default=b"", compare=False, repr=False)  # a digest of all the above, computed once
+    # Derived from the above once, because lists sort and group every story on every build (the
+    # preview's included): newest first by publication, and the topics without repeats.
+    order: tuple[float, str] = field(default=(0.0, ""), compare=False, repr=False)
+    modified_at: dt.datetime = field(default=dt.datetime.min, compare=False, repr=False)
+    topic_names: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 def listed(story: Story) -> Listed:
@@ -103,7 +109,9 @@ def listed(story: Story) -> Listed:
     cites = tuple(dict.fromkeys(s.publisher.name for s in f.sources.values()))
     facts = ListedFacts(f.headline, f.summary, f.published, f.byline, f.topics, f.draft)
     stamp = modified(story)
-    return Listed(story.slug, facts, stamp, cites, key_of(story.slug, facts, stamp, cites))
+    order = (-f.published.sort_value().timestamp(), story.slug)
+    topics = tuple(dict.fromkeys(t.name for t in f.topics))
+    return Listed(story.slug, facts, stamp, cites, key_of(story.slug, facts, stamp, cites), order, stamp.sort_value(), topics)
 
 
 def join_names(names: Sequence[str]) -> str:

@@ -24,14 +24,15 @@ from .files import digest, display, is_ignored, key_of
 from .jsonout import article_ld, facts_json, page_ld
 from .layout import block_dependencies, body_data, render_around_blocks, render_keeping_blocks, templates_reached
 from .loader import SiteInputs, Story
-from .model import SiteConfig, Stamp
-from .pages import STATUS_LABELS, Listed, StoryPage, join_names, latest, story_page
+from .model import SiteConfig
+from .pages import STATUS_LABELS, Listed, StoryPage, join_names, story_page
 
 if TYPE_CHECKING:  # Jinja is imported when the first template is rendered: an unchanged site never needs it
     import jinja2
 
 HASHED = (".css", ".js", ".svg")
 FragmentKey = tuple[bytes, int, bytes]  # (render context, which fragment, Listed.key)
+_NO_CARD = Markup("")
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -326,14 +327,14 @@ class Renderer:
         """The keys of a story's list fragments: what the story shows in lists, and everything else they depend on."""
         return [(self.fragment_context, which, listed.key) for which in range(3)]
 
-    def fragments(self, listed: Listed, known: dict[FragmentKey, str]) -> dict[FragmentKey, str]:
-        """The story's list fragments that ``known`` lacks, rendered."""
-        made: dict[FragmentKey, str] = {}
+    def fragments(self, listed: Listed, known: Mapping[FragmentKey, str]) -> dict[FragmentKey, Markup]:
+        """The story's list fragments that ``known`` lacks, rendered (as markup, which is what list templates are given)."""
+        made: dict[FragmentKey, Markup] = {}
         for key, (template, macro, args) in zip(self.fragment_keys(listed), self.fragment_calls(), strict=True):
             if key in known:
                 continue
             try:
-                made[key] = self._fragment_template(template, macro).render(story=listed, stamp=listed.modified, args=args)
+                made[key] = Markup(self._fragment_template(template, macro).render(story=listed, stamp=listed.modified, args=args))
             except Exception as exc:  # a template's failure, reported at its line like any other
                 self.report.error(self._where(exc, template), f"template error: {type(exc).__name__}: {exc}")
         return made
@@ -415,21 +416,22 @@ class Renderer:
             self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
         return page
 
-    def lists(self, stories: list[Listed], fragments: dict[FragmentKey, str]) -> None:
+    def lists(self, stories: list[Listed], fragments: dict[FragmentKey, Markup]) -> None:
         """Every output besides the stories' own: static files, lists, feed, sitemap, 404 and robots.txt."""
         site = self.site
         for out, data in self.static.values():
             if self.needs(out, digest(data)):
                 self.out[out] = data
-        listed = sorted(stories, key=lambda s: (-_timestamp(s.facts.published), s.slug))
+        listed = sorted(stories, key=lambda s: s.order)
+        context = self.fragment_context
 
         # The cards and story lists of a page are put together only when its key says it must be
         # rendered: a save that changes one story's text leaves every list page as it is.
         def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
             # A missing fragment is one whose template failed, and then the build fails anyway.
-            shown = Later(lambda: [Markup(fragments.get((self.fragment_context, which, s.key), "")) for s in group])
+            shown = Later(lambda: [fragments.get((context, which, s.key), _NO_CARD) for s in group])
             # Every key is a 16-byte digest, so joined they are unambiguous: one digest, not one per story.
-            return shown, digest(bytes([which]), b"".join(s.key for s in group))
+            return shown, digest(bytes([which]), b"".join([s.key for s in group]))
 
         def pairs(group: list[Listed]) -> Later:
             return Later(lambda: [(s, s.modified) for s in group])
@@ -440,7 +442,7 @@ class Renderer:
         topics: dict[str, list[Listed]] = defaultdict(list)
         cited_by: dict[str, list[Listed]] = defaultdict(list)
         for s in listed:
-            for topic in dict.fromkeys(t.name for t in s.facts.topics):
+            for topic in s.topic_names:
                 topics[topic].append(s)
             for pid in s.cites:
                 cited_by[pid].append(s)
@@ -450,7 +452,7 @@ class Renderer:
             ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
             self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
         # Keyed on every listed story, not just the counts: the template is given the stories.
-        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), b"".join(s.key for s in topics[t]))))
+        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), b"".join([s.key for s in topics[t]]))))
         self.page("topics.html", "topics/", topics_key, topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
@@ -465,7 +467,8 @@ class Renderer:
         self.page("404.html", "404.html", b"", root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))
         # Compare instants, never strings: offsets make string order wrong.
-        newest = latest([s.modified for s in listed]) if listed else None
+        # The first written wins a tie, as in pages.latest.
+        newest = max(listed, key=lambda s: s.modified_at).modified if listed else None
         updated = newest.rfc3339() if newest else EPOCH
         entries, entries_key = cards(listed, 2)
         feed_key = digest(updated.encode(), entries_key)
@@ -478,10 +481,6 @@ class Renderer:
         robots = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
         if self.needs("robots.txt", digest(robots)):
             self.out["robots.txt"] = robots
-
-
-def _timestamp(stamp: Stamp | None) -> float:
-    return stamp.sort_value().timestamp() if stamp else 0.0
 
 
 def _path_of(base: str) -> str:

@@ -419,6 +419,7 @@ def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> 
     rebuilder = Rebuilder(args, Preview(), lambda: None)
     assert rebuilder.build_once()
     stories = site_root / "content/stories"
+    renamed = stories / "renamed-story"
     edits: list[tuple[str, Step, list[Path]]] = [
         ("narrative edit", STEP["narrative edit"], [site_root / STORY / "explainer.md"]),
         ("headline edit", STEP["headline edit"], [site_root / STORY / "facts.yaml"]),
@@ -430,6 +431,12 @@ def test_preview_builds_told_what_changed_equal_full_builds(site_root: Path) -> 
         ("publisher renamed", STEP["publisher renamed"], [site_root / "content/publishers.yaml"]),
         ("broken save", STEP["broken save"], [site_root / STORY / "facts.yaml"]),
         ("fixed save", STEP["fixed save"], [site_root / STORY / "facts.yaml"]),
+        # A failed build that also took in a good story's edit: the build after it must not take
+        # that story as the last successful build left it.
+        ("broken save beside an edit", lambda r: (STEP["broken save"](r), replace(renamed / "facts.yaml", "A second,", "A 2nd,")),
+         [site_root / STORY / "facts.yaml", renamed / "facts.yaml"]),
+        ("fixed save alone", STEP["fixed save"], [site_root / STORY / "facts.yaml"]),
+        ("headline edit after", lambda r: replace(r / STORY / "facts.yaml", "A launch pad", "The launch pad"), [site_root / STORY / "facts.yaml"]),
         ("another build wrote the folder", other_writer, [site_root / STORY / "explainer.md"]),
         ("folder emptied by hand", lambda r: [remove_tree(str(p)) if p.is_dir() else p.unlink() for p in (r / "site").iterdir()], []),
     ]
