@@ -15,6 +15,7 @@ or was written by other code is ignored: the build is then a full one.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import os
 import pickle
@@ -276,10 +277,20 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
         return BuildState(version=version), None
     except OSError as exc:
         return BuildState(version=version), f"cannot read it ({exc.strerror or exc})"
+    # Loading makes some hundred thousand objects that live as long as the build: the cyclic
+    # garbage collector would walk them again and again meanwhile and afterwards (about a tenth
+    # of a one-story rebuild at 1000 stories), so it is paused while they are made and told to
+    # leave them be. They are still freed when unreferenced.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         state = _Unpickler(io.BytesIO(data)).load()
     except Exception:  # any damage at all: truncated, garbage, a class that no longer exists
         return BuildState(version=version), "it is damaged"
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()
     if not isinstance(state, BuildState) or state.version != version:
         return BuildState(version=version), "another version of the generator wrote it"
     return state, None
