@@ -91,12 +91,16 @@ def _walk(root: str, h: hashlib.blake2b) -> tuple[int, bool] | None:
         st = os.stat(root)
     except OSError:
         return None
-    seen: list[tuple[object, ...]] = [(root, st.st_ino, st.st_dev, st.st_mode)]
+    # Names and numbers go into two flat lists, digested once each at the end: a folder of a
+    # few thousand files costs its stat calls and little more. A folder's entry ends with "/",
+    # which no name contains, so the listing cannot be read two ways.
+    names = [root + "/"]
+    numbers = [st.st_ino, st.st_dev, st.st_mode]
     newest, coarse = 0, False
     stack = [root]
     while stack:
         folder = stack.pop()
-        seen.append((folder,))
+        names.append(folder + "/")
         try:
             # In the order the system lists them, unsorted: an unchanged folder lists the same way,
             # and a different order only costs a full rebuild's check, never a wrong shortcut.
@@ -108,13 +112,17 @@ def _walk(root: str, h: hashlib.blake2b) -> tuple[int, bool] | None:
                         return None
                     if stat.S_ISDIR(mode):
                         stack.append(e.path)
-                    changed = st.st_ctime_ns  # never older than the modification time, unless set by hand
-                    newest = max(newest, changed, st.st_mtime_ns)
+                    changed, modified = st.st_ctime_ns, st.st_mtime_ns  # ctime: never older than mtime, unless set by hand
+                    newest = changed if changed > newest else newest
+                    newest = modified if modified > newest else newest
                     coarse = coarse or changed % 1_000_000 == 0
-                    seen.append((e.name, st.st_ino, st.st_dev, mode, st.st_size, st.st_mtime_ns, changed))
+                    names.append(e.name)
+                    numbers += (st.st_ino, st.st_dev, mode, st.st_size, modified, changed)
         except OSError:
             return None
-    h.update(repr(seen).encode("utf-8", "surrogateescape"))
+    for part in ("\0".join(names).encode("utf-8", "surrogateescape"), repr(numbers).encode()):
+        h.update(len(part).to_bytes(8, "little"))  # each part's length first: the boundaries count
+        h.update(part)
     return newest, coarse
 
 
