@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=strict -e ".[bench]"
 exec .venv/bin/python -m benchmarks.compare "$@"

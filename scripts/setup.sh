@@ -29,8 +29,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# A "strict" editable install links the package into build/ and names that folder in a plain .pth
+# file; the default mode installs an import hook instead, which costs every Python start in .venv
+# about 40 ms (a fifth of a rebuild with nothing to do). New modules are linked on the next run.
+EDITABLE="--config-settings editable_mode=strict"
 if [ "$want_tests" = yes ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check $EDITABLE -e ".[test]"
   command -v java >/dev/null || apt_install default-jre-headless
   command -v npm >/dev/null || apt_install nodejs npm
   # The browser tests drive Debian's Chromium through Playwright (never Playwright's own download).
@@ -43,7 +47,7 @@ if [ "$want_tests" = yes ]; then
     npm install --silent --no-audit --no-fund --prefix .tools vnu-jar@26.9.27 axe-core@4.14.1 sitemap@9.0.1 >/dev/null
   fi
 else
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check $EDITABLE -e .
 fi
 # Compile the package now: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile it
 # again on every run, which is a third of a small rebuild's time.
