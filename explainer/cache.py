@@ -277,10 +277,8 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
         return BuildState(version=version), None
     except OSError as exc:
         return BuildState(version=version), f"cannot read it ({exc.strerror or exc})"
-    # Loading makes some hundred thousand objects that live as long as the build: the cyclic
-    # garbage collector would walk them again and again meanwhile and afterwards (about a tenth
-    # of a one-story rebuild at 1000 stories), so it is paused while they are made and told to
-    # leave them be. They are still freed when unreferenced.
+    # Loading makes some hundred thousand objects at once: the cyclic garbage collector would
+    # walk them again and again meanwhile, so it is paused (the command line then freezes them).
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -290,7 +288,6 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
     finally:
         if collecting:
             gc.enable()
-    gc.freeze()
     if not isinstance(state, BuildState) or state.version != version:
         return BuildState(version=version), "another version of the generator wrote it"
     return state, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -120,6 +121,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     state, why = BuildState(), None
     if cache_file is not None:
         state, why = load_state(cache_file)
+        # The loaded state lives as long as this process: later collections need not walk it
+        # again (they cost a one-story rebuild at 1000 stories 50-70 ms). Still freed when unreferenced.
+        gc.freeze()
         state.compiled_dir = os.path.join(args.cache, "templates")
         state.pages = PageStore(cache_file.removesuffix(".pickle") + ".pages.sqlite")
         if why:
