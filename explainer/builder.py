@@ -225,10 +225,6 @@ def build(
             settled = state.settled[1]
     state.settled = None  # set again only by a build that succeeds
     folders = _story_folders(inputs, state, touched, report)
-    if renderer is not None and state.in_memory:
-        contexts = (renderer.context, renderer.data_context)
-        if state.story_keys is not None and state.story_keys[0] == contexts:
-            renderer.known_keys = state.story_keys[1]
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
     for e in folders:
@@ -307,8 +303,6 @@ def build(
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
     state.analyses = (renderer.templates, renderer.analyses)
-    if state.in_memory:
-        state.story_keys = ((renderer.context, renderer.data_context), renderer.story_key_pairs)
     report.extend(render_report)
     if report.failed():
         return BuildResult({}, report)

@@ -69,9 +69,8 @@ class BuildState:
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
     pages: PageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
     analyses: tuple[bytes, dict[str, bytes | None]] | None = None  # of the templates, with their digest (render.Renderer)
-    # In memory only (the preview), to spare work on every save: the keys of stories' own outputs
-    # with the contexts they were computed in, and the story folders with the diagnostics of listing them.
-    story_keys: tuple[tuple[bytes, bytes], dict[bytes, tuple[bytes, bytes]]] | None = field(default=None, compare=False)
+    # In memory only (the preview), to spare work on every save: the story folders with the
+    # diagnostics of listing them, and the site settings as last read.
     listing: tuple[str, list[Entry], list[Diagnostic]] | None = field(default=None, compare=False)
     site_inputs: tuple[SiteInputs, list[Diagnostic]] | None = field(default=None, compare=False)  # loader.load_site's, with its diagnostics
     # The contexts of the last build that succeeded, and each story's own outputs with their keys (see builder).
@@ -79,7 +78,7 @@ class BuildState:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("environment", "compiled_dir", "pages", "story_keys", "listing", "site_inputs", "settled"):
+        for name in ("environment", "compiled_dir", "pages", "listing", "site_inputs", "settled"):
             state[name] = None
         state["fragments"] = {key: str(text) for key, text in self.fragments.items()}  # plain text, not markup
         return state

@@ -193,10 +193,6 @@ class Renderer:
         self.out: dict[str, bytes] = {}
         self.keys: dict[str, bytes] = {}
         self.body_context = digest(inputs.digest, repr(options).encode())
-        # The keys of stories' own outputs by story digest: the preview passes those of its last
-        # build (made with the same contexts), which spares two digests per story on every save.
-        self.known_keys: dict[bytes, tuple[bytes, bytes]] = {}
-        self.story_key_pairs: dict[bytes, tuple[bytes, bytes]] = {}
         self.bodies: dict[str, tuple[bytes, bytes]] = {}  # slug -> (key, kept blocks) of the story pages rendered whole
         # The templates' analyses by what was analysed, kept by the build state with the templates'
         # digest: parsing the templates again would cost a small rebuild a tenth of its time.
@@ -370,11 +366,9 @@ class Renderer:
 
     def story_keys(self, slug: str, story_digest: bytes) -> tuple[bool, bool]:
         """Record the keys of a story's own two outputs: whether its page, and its facts.json, must be rendered."""
-        keys = self.known_keys.get(story_digest)
-        if keys is None:
-            keys = digest(b"story.html", story_digest, self.context), digest(b"facts.json", story_digest, self.data_context)
-        self.story_key_pairs[story_digest] = keys
-        return self.needs(f"{slug}/index.html", keys[0]), self.needs(f"{slug}/facts.json", keys[1])
+        page = self.needs(f"{slug}/index.html", digest(b"story.html", story_digest, self.context))
+        data = self.needs(f"{slug}/facts.json", digest(b"facts.json", story_digest, self.data_context))
+        return page, data
 
     def story_around(self, slug: str, story_digest: bytes, kept: Callable[[bytes], tuple[dict[str, str], str] | None]) -> bool:
         """Render a story's page around its kept blocks, when only its layout changed; False when it cannot be.
