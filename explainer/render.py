@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import os
 import traceback
 import types
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # Jinja is imported when the first template is rendered: an u
 HASHED = (".css", ".js", ".svg")
 FragmentKey = tuple[bytes, int, bytes]  # (render context, which fragment, Listed.key)
 _NO_CARD = Markup("")
+_KEY = operator.attrgetter("key")  # a Listed's key, for joining a whole group's keys at C speed
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -151,6 +153,20 @@ class Later:
     def __call__(self) -> Any:
         """The value."""
         return self.make()
+
+
+class Cards(tuple[Markup, ...]):
+    """A list page's rendered cards (or feed entries): loop over them, or print them all with ``{{ cards }}``.
+
+    Printing them whole costs one join; a template loop escapes each card again, which for the
+    home page of a thousand stories is most of its rendering time.
+    """
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        """Every card, as a loop printing each would (each ends its own line)."""
+        return "".join(self)
 
 
 class Renderer:
@@ -423,15 +439,15 @@ class Renderer:
         # rendered: a save that changes one story's text leaves every list page as it is.
         def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
             # A missing fragment is one whose template failed, and then the build fails anyway.
-            shown = Later(lambda: [fragments.get((context, which, s.key), _NO_CARD) for s in group])
+            shown = Later(lambda: Cards([fragments.get((context, which, s.key), _NO_CARD) for s in group]))
             # Every key is a 16-byte digest, so joined they are unambiguous: one digest, not one per story.
-            return shown, digest(bytes([which]), b"".join([s.key for s in group]))
+            return shown, digest(bytes([which]), b"".join(map(_KEY, group)))
 
         def pairs(group: list[Listed]) -> Later:
             return Later(lambda: [(s, s.modified) for s in group])
 
         home, home_key = cards(listed, 0)
-        home_ld = page_ld("WebSite", site.title, site.description, self.canonical(""), site)
+        home_ld = Later(functools.partial(page_ld, "WebSite", site.title, site.description, self.canonical(""), site))
         self.page("index.html", "", home_key, stories=pairs(listed), cards=home, ld=home_ld)
         topics: dict[str, list[Listed]] = defaultdict(list)
         cited_by: dict[str, list[Listed]] = defaultdict(list)
@@ -443,10 +459,10 @@ class Renderer:
         for topic in sorted(topics):
             folder = f"topics/{topic}/"
             group, key = cards(topics[topic], 1)
-            ld = page_ld("CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site)
+            ld = Later(functools.partial(page_ld, "CollectionPage", f"Topic: {topic}", f"Explainers about {topic}", self.canonical(folder), site))
             self.page("topic.html", folder, digest(topic.encode(), key), topic=topic, stories=pairs(topics[topic]), cards=group, ld=ld)
         # Keyed on every listed story, not just the counts: the template is given the stories.
-        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), b"".join([s.key for s in topics[t]]))))
+        topics_key = digest(*(part for t in sorted(topics) for part in (t.encode(), b"".join(map(_KEY, topics[t])))))
         self.page("topics.html", "topics/", topics_key, topics=Later(lambda: [(t, [(s, s.modified) for s in topics[t]]) for t in sorted(topics)]),
                   ld=page_ld("CollectionPage", "Topics", "Every topic of the site", self.canonical("topics/"), site))
         cited = sorted((self.publishers[p] for p in cited_by), key=lambda p: (p.name.casefold(), p.id))
@@ -456,7 +472,7 @@ class Renderer:
         for p in cited:
             folder = f"sources/{p.id}/"
             group, key = cards(cited_by[p.id], 1)
-            ld = page_ld("CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site)
+            ld = Later(functools.partial(page_ld, "CollectionPage", p.name, f"Explainers citing {p.name}", self.canonical(folder), site))
             self.page("publisher.html", folder, digest(p.id.encode(), key), publisher=p, stories=pairs(cited_by[p.id]), cards=group, ld=ld)
         self.page("404.html", "404.html", b"", root=_path_of(self.base), root_path=_path_of(self.base),
                   ld=page_ld("WebPage", "Page not found", site.description, self.canonical("404.html"), site))

@@ -62,3 +62,21 @@ def test_new_refuses_bad_or_existing_names(mini_site: Path) -> None:
     assert run("new", "Bad_Name")[0] == 2
     assert run("new", "alpha")[0] == 2
     assert not (mini_site / "content/stories/Bad_Name").exists()
+
+
+def test_list_templates_may_print_cards_whole_or_loop_over_them(mini_site: Path) -> None:
+    """`{{ cards }}` prints every card once, unescaped and in order, exactly as a loop over them would."""
+    templates = copy_templates(mini_site)
+    shutil.copytree(mini_site / "content/stories/alpha", mini_site / "content/stories/beta")
+    assert run("build", "--templates", "templates")[0] == 0
+    whole = (mini_site / "site/index.html").read_text()
+    macros = templates / "_macros.html"
+    text = macros.read_text()
+    assert "{{ cards }}" in text
+    macros.write_text(text.replace("{{ cards }}", "{% for card in cards %}<!-- card -->{{ card }}\n{% endfor %}"))
+    assert run("build", "--templates", "templates")[0] == 0
+    looped = (mini_site / "site/index.html").read_text()
+    listed = looped.split('<ul class="story-list">')[1].split("</ul>")[0]
+    cards = [c.removesuffix("\n") for c in listed.split("<!-- card -->")[1:]]  # the newline the loop adds
+    assert len(cards) == 2 and all(c.lstrip().startswith("<li>") and "&lt;" not in c for c in cards)
+    assert "".join(cards) in whole
