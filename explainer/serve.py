@@ -37,7 +37,8 @@ from .writer import output_lock, update_site, write_site
 
 _HASHED = re.compile(r"^static/.+\.[0-9a-f]{10}\.[a-z0-9]+$")
 
-# Editors save in bursts (write a temp file, rename, touch); wait this long for quiet first.
+# Editors save in bursts (write a temp file, rename, touch); wait at most this long for the burst
+# to end. A save that only writes files in place ends when the last of them is closed.
 SETTLE_SECONDS = 0.01
 # After a template edit, once no save has come for this long, memory the frozen cache can no
 # longer reach is collected (see Rebuilder.tidy).
@@ -99,6 +100,11 @@ class Rebuilder:
         # None when something else changed that may concern every story (or nothing is known).
         self.lock = threading.Lock()
         self.touched: set[str] | None = None
+        # Since the last build began: each file written, and whether it has been closed since; and
+        # whether anything else changed (a rename, a file created or removed), which is waited out.
+        self.writes: dict[str, bool] = {}
+        self.other_changes = False
+        self.closed = threading.Event()
         self.stories_dir = os.path.join(os.path.abspath(args.content), "stories") + os.sep
         self.untidy = False  # an environment was replaced since the last tidy()
 
@@ -111,9 +117,13 @@ class Rebuilder:
         self.stopping.set()
         self.pending.set()
 
-    def request(self, path: str | None = None) -> None:
-        """Ask for a build that includes every save made so far (``path``: what changed, when known)."""
+    def request(self, path: str | None = None, written: bool = False) -> None:
+        """Ask for a build that includes every save made so far (``path``: what changed, when known; ``written``: its content)."""
         with self.lock:
+            if written and path is not None:
+                self.writes[path] = False
+            else:
+                self.other_changes = True
             if path is None:
                 self.touched = None
             elif self.touched is not None:
@@ -124,10 +134,33 @@ class Rebuilder:
                     self.touched = None  # site.yaml, publishers.yaml, the stories folder itself: look at everything
         self.pending.set()
 
+    def finished(self, path: str) -> None:
+        """A file was closed after being written: whoever wrote it is done with it."""
+        with self.lock:
+            if path in self.writes:
+                self.writes[path] = True
+        self.closed.set()
+
+    def saves_complete(self) -> bool:
+        """True when every change since the last build began is a file written and closed since."""
+        with self.lock:
+            return bool(self.writes) and all(self.writes.values()) and not self.other_changes
+
+    def settle(self) -> None:
+        """Wait until the save is complete: every file written closed, or SETTLE_SECONDS for anything else."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            self.closed.clear()  # before looking: a close from now on wakes the wait below
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.saves_complete():
+                return
+            self.closed.wait(remaining)
+
     def _take_touched(self) -> set[str] | None:
         """What changed since the last call; from now on, changes are collected afresh."""
         with self.lock:
             touched, self.touched = self.touched, set()
+            self.writes, self.other_changes = {}, False
         return touched
 
     def tidy(self) -> None:
@@ -145,7 +178,7 @@ class Rebuilder:
                 continue
             if self.stopping.is_set():
                 return
-            time.sleep(SETTLE_SECONDS)
+            self.settle()
             self.pending.clear()  # saves from now on set it again and cause one more build
             self.build_once(touched=self._take_touched())
             if not self.pending.is_set():  # a newer save is coming: reload once, after its build
@@ -306,12 +339,19 @@ class _NoPolling:
         return None, None
 
 
-def watch_inputs(folders: list[str], out: str, on_change: Callable[[str], None]) -> Any:
-    """Call ``on_change(path)`` for every change under the folders, except editor droppings and the output."""
+def watch_inputs(
+    folders: list[str], out: str, on_change: Callable[[str, bool], None], on_closed: Callable[[str], None] | None = None
+) -> Any:
+    """Call ``on_change(path, written)`` for every change under the folders, except editor droppings and the output.
+
+    ``written`` is True when a file's content was written in place; ``on_closed(path)`` is told
+    when a file written is closed, which is when a save that writes in place is complete.
+    """
     from watchdog.events import (
         DirCreatedEvent,
         DirDeletedEvent,
         DirMovedEvent,
+        FileClosedEvent,
         FileCreatedEvent,
         FileDeletedEvent,
         FileModifiedEvent,
@@ -325,9 +365,7 @@ def watch_inputs(folders: list[str], out: str, on_change: Callable[[str], None])
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            # Every write raises "modified"; the "closed" that follows it would only cause a second,
-            # useless build and delay the reload.
-            if event.event_type in ("opened", "closed", "closed_no_write"):
+            if event.event_type in ("opened", "closed_no_write"):
                 return
             # A folder's "modified" accompanies every change inside it, droppings included; the
             # change itself arrives as its own event.
@@ -338,12 +376,21 @@ def watch_inputs(folders: list[str], out: str, on_change: Callable[[str], None])
                 path = os.fsdecode(raw)
                 if os.path.abspath(path).startswith(out_abs):
                     continue
-                if not is_ignored(os.path.basename(path)):
-                    on_change(path)
+                if is_ignored(os.path.basename(path)):
+                    continue
+                # A write raises "modified", and its "closed" says the writer is done: it tells the
+                # preview it may start at once, and is not a change of its own.
+                if event.event_type == "closed":
+                    if on_closed is not None:
+                        on_closed(path)
+                else:
+                    on_change(path, event.event_type == "modified" and not event.is_directory)
 
     # Subscribe to changes only: the builds themselves open every story folder, and open/close
     # events for those would keep the watcher thread (and the GIL) busy during every build.
-    changes = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+    # (A closed event is subscribed to for files closed after writing only, not after reading.)
+    changes = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, DirCreatedEvent, DirDeletedEvent,
+               DirMovedEvent]
     observer = Observer()
     for folder in folders:
         observer.schedule(Handler(), folder, recursive=True, event_filter=changes)
@@ -380,7 +427,7 @@ def serve(args: argparse.Namespace) -> int:
     LiveReloadHandler.live_css = False  # a CSS change also re-renders pages (hashed names): reload whole pages
     LiveReloadHandler.start_tasks()
     rebuilder.start()
-    observer = watch_inputs([args.content, args.templates], args.out, rebuilder.request)
+    observer = watch_inputs([args.content, args.templates], args.out, rebuilder.request, rebuilder.finished)
     # A save made during the first build, before the watcher was running, reported nothing: one
     # more look (cheap, everything else is kept) makes sure the preview starts with it.
     rebuilder.request()

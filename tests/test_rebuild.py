@@ -102,19 +102,26 @@ def test_watcher_ignores_droppings_and_output(tmp_path: Path) -> None:
     content.mkdir()
     out = content / "site"  # refused by the command line; the watcher must still never react to it
     out.mkdir()
-    changes: list[int] = []
-    observer = watch_inputs([str(content)], str(out), lambda path: changes.append(1))
+    changes: list[tuple[str, bool]] = []
+    closed: list[str] = []
+    observer = watch_inputs([str(content)], str(out), lambda path, written: changes.append((path, written)), closed.append)
     try:
         for name in (".#facts.yaml", "facts.yaml~", "4913", "notes.swp", ".DS_Store", "x.tmp"):
             (content / name).write_text("x")
         (out / "index.html").write_text("x")
         time.sleep(0.5)
-        assert changes == []
+        assert changes == [] and closed == []
+        facts = str(content / "facts.yaml")
         (content / "facts.yaml").write_text("x")
         deadline = time.monotonic() + 5
-        while not changes and time.monotonic() < deadline:
+        while facts not in closed and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert changes
+        # Written in place: told as a write, then as closed (which ends the preview's wait).
+        assert (facts, True) in changes and closed == [facts]
+        (content / "x.tmp").replace(content / "notes.md")  # a save by renaming is a change, not a write
+        while (str(content / "notes.md"), False) not in changes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (str(content / "notes.md"), False) in changes and closed == [facts]
     finally:
         observer.stop()
         observer.join()
@@ -137,3 +144,30 @@ def test_a_replaced_template_environment_is_freed_once_the_preview_is_idle(mini_
         assert first() is None and not rebuilder.untidy
     finally:
         gc.unfreeze()
+
+
+def test_a_save_written_in_place_is_built_as_soon_as_it_is_closed(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preview waits for a save to end: for files written in place, until the last is closed; otherwise SETTLE_SECONDS."""
+    rebuilder = Rebuilder(args_for(mini_site), Preview(), lambda: None)
+    facts, narrative = "content/stories/alpha/facts.yaml", "content/stories/alpha/explainer.md"
+    assert not rebuilder.saves_complete()  # nothing seen: nothing says a save is complete
+    rebuilder.request(facts, written=True)
+    rebuilder.request(narrative, written=True)
+    rebuilder.finished(facts)
+    assert not rebuilder.saves_complete()  # the narrative is still being written
+    rebuilder.finished(narrative)
+    assert rebuilder.saves_complete()
+    rebuilder.request(facts, written=True)  # written again after it was closed
+    assert not rebuilder.saves_complete()
+    rebuilder.finished(facts)
+    rebuilder.request("content/stories/beta")  # a folder created, a file renamed or removed: wait the burst out
+    assert not rebuilder.saves_complete()
+    rebuilder._take_touched()  # a build began: what follows is a new save
+    rebuilder.request(facts, written=True)
+    # A close from another thread ends the wait at once, however long the wait could be.
+    monkeypatch.setattr(serve, "SETTLE_SECONDS", 600)
+    waiting = threading.Thread(target=rebuilder.settle)
+    waiting.start()
+    rebuilder.finished(facts)
+    waiting.join(timeout=60)
+    assert not waiting.is_alive()
