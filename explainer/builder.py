@@ -72,6 +72,7 @@ class _Context:
     inputs: SiteInputs
     renderer: Renderer | None
     state: BuildState
+    pid: int = field(default_factory=os.getpid)  # the build's own process: work done elsewhere is in a worker
 
 
 _CONTEXT: _Context | None = None
@@ -81,6 +82,8 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
     """Read, check and render some stories (in a worker process, or here)."""
     assert _CONTEXT is not None
     inputs, renderer, state = _CONTEXT.inputs, _CONTEXT.renderer, _CONTEXT.state
+    # Pages go to the store for later builds, except where the preview keeps the parsed story itself.
+    store = state.pages is not None and not (state.in_memory and os.getpid() == _CONTEXT.pid)
     done = _Done({}, {}, {}, {}, [])
     render_report = Report()
     if renderer is not None:
@@ -116,9 +119,9 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             record = StoryRecord(job.signature, story.digest if story else b"", inputs.digest, diagnostics, entry)
             if renderer is not None and story is not None and entry is not None and renderer.shows(entry):
                 computed = page is None
-                page = renderer.story(story, page, keep_body=state.pages is not None)
+                page = renderer.story(story, page, keep_body=store)
                 done.fragments[job.slug] = renderer.fragments(entry, state.fragments)
-                if computed and page is not None and state.pages is not None:
+                if computed and page is not None and store:
                     done.pages[job.slug] = (digest(story.digest, inputs.digest), storable_page(page))
                 if job.slug in renderer.bodies:
                     done.bodies[job.slug] = renderer.bodies.pop(job.slug)

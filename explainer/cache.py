@@ -8,7 +8,8 @@ as written; everything else is computed again. Keys hold contents, never times, 
 the same bytes as a full build by construction.
 
 The preview keeps the state in memory (with each story's parsed form, so a template edit only
-re-renders); ``build`` saves it under ``.cache/``. A saved state that cannot be read, is corrupt,
+re-renders, and for the stories its first build's workers read, their pages in a memory page
+store); ``build`` saves it under ``.cache/``. A saved state that cannot be read, is corrupt,
 or was written by other code is ignored: the build is then a full one.
 """
 
@@ -67,7 +68,7 @@ class BuildState:
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
-    pages: PageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
+    pages: PageStore | MemoryPageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
     analyses: tuple[bytes, dict[str, bytes | None]] | None = None  # of the templates, with their digest (render.Renderer)
     # In memory only (the preview), to spare work on every save: the story folders with the
     # diagnostics of listing them, and the site settings as last read.
@@ -174,10 +175,9 @@ class PageStore:
             row = db.execute("SELECT key, data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
             if row is None or row[0] != key:
                 return None
-            page = _Unpickler(io.BytesIO(zlib.decompress(row[1]))).load()
-        except (sqlite3.Error, zlib.error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        except sqlite3.Error:
             return None
-        return page if isinstance(page, StoryPage) else None
+        return _page_of(row[1])
 
     def body(self, slug: str, key: bytes) -> tuple[dict[str, str], str] | None:
         """The kept blocks and JSON-LD of a story's page (see layout), if they were kept under this key."""
@@ -220,6 +220,50 @@ class PageStore:
                     change(db)
         except sqlite3.Error:
             pass
+
+
+class MemoryPageStore:
+    """The preview's page store: the same rows as PageStore, in memory.
+
+    The preview's first build runs in worker processes, whose parsed stories never reach it; the
+    pages and kept blocks they send back spare the first template edit from parsing every story
+    again (later builds keep each story's parsed form instead, see StoryRecord).
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, tuple[bytes, bytes]]] = {"pages": {}, "bodies": {}}
+
+    def get(self, slug: str, key: bytes) -> StoryPage | None:
+        """The stored page of a story, if it was stored under this key."""
+        row = self.tables["pages"].get(slug)
+        return _page_of(row[1]) if row is not None and row[0] == key else None
+
+    def body(self, slug: str, key: bytes) -> tuple[dict[str, str], str] | None:
+        """The kept blocks and JSON-LD of a story's page, if they were kept under this key."""
+        row = self.tables["bodies"].get(slug)
+        return body_of(row[1]) if row is not None and row[0] == key else None
+
+    def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
+        """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data))."""
+        self.tables[table].update(rows)
+
+    def prune(self, keep: set[str]) -> None:
+        """Forget the pages of stories no longer in ``keep``."""
+        for rows in self.tables.values():
+            for slug in [slug for slug in rows if slug not in keep]:
+                del rows[slug]
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _page_of(data: bytes) -> StoryPage | None:
+    """A stored page read back; None when the bytes are not one."""
+    try:
+        page = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+    except (zlib.error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    return page if isinstance(page, StoryPage) else None
 
 
 def storable_page(page: StoryPage) -> bytes:

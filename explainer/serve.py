@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .builder import build
-from .cache import BuildState
+from .cache import BuildState, MemoryPageStore
 from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
 from .parallel import cores
@@ -95,7 +95,7 @@ class Rebuilder:
         self.thread = threading.Thread(target=self._loop, name="rebuilder", daemon=True)
         # Kept between saves: what each story gave last time and what the output folder holds, so
         # a save costs in proportion to what it changed (the same state `build` keeps in .cache/).
-        self.state = BuildState(in_memory=True)
+        self.state = BuildState(in_memory=True, pages=MemoryPageStore())
         # What the watcher reported since the last build began: the story folders it touched, or
         # None when something else changed that may concern every story (or nothing is known).
         self.lock = threading.Lock()
@@ -222,7 +222,7 @@ class Rebuilder:
         except BaseException as exc:  # a broken save (even SystemExit) must never stop the preview
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.state = BuildState(in_memory=True)  # start afresh: whatever failed may have left it half-updated
+            self.state = BuildState(in_memory=True, pages=MemoryPageStore())  # start afresh: whatever failed may have left it half-updated
             with self.lock:
                 self.touched = None
             message = f"the build crashed: {type(exc).__name__}: {exc}"

@@ -534,3 +534,38 @@ def test_a_damaged_compiled_template_is_compiled_again(site_root: Path) -> None:
     assert status == 0, out
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
+def test_the_previews_first_template_edit_reuses_what_its_workers_computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preview's first build runs in workers; a template edit after it parses no story again and equals a full build."""
+    from benchmarks.generate import generate
+    from explainer.serve import Preview, Rebuilder
+
+    generate(str(tmp_path), 3 * parallel.CHUNK)
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
+    rebuilder = Rebuilder(argparse.Namespace(content="content", templates="templates", out="site", drafts=False), Preview(), lambda: None)
+    assert rebuilder.build_once(jobs=2)
+    parsed: list[str] = []
+    real_load = builder.load_story
+    monkeypatch.setattr(builder, "load_story", lambda slug, *rest: parsed.append(slug) or real_load(slug, *rest))
+    story = tmp_path / "content/stories/story-00001"
+    edits: list[tuple[str, Callable[[], None], list[Path], bool]] = [
+        ("layout edit", lambda: replace(tmp_path / "templates/base.html", "</footer>", "<!-- edited --></footer>"),
+         [tmp_path / "templates/base.html"], False),
+        ("story template edit", lambda: replace(tmp_path / "templates/story.html", "</h1>", "</h1>\n<!-- edited -->"),
+         [tmp_path / "templates/story.html"], False),
+        ("headline edit", lambda: replace(story / "facts.yaml", "headline: \"", "headline: \"Edited, "), [story / "facts.yaml"], True),
+        ("layout edit again", lambda: replace(tmp_path / "templates/base.html", "<!-- edited -->", "<!-- again -->"),
+         [tmp_path / "templates/base.html"], False),
+    ]
+    for name, edit, paths, reads_story in edits:
+        parsed.clear()
+        edit()
+        for path in paths:
+            rebuilder.request(str(path))
+        assert rebuilder.build_once(touched=rebuilder._take_touched()), name
+        assert parsed == (["story-00001"] if reads_story else []), name
+        full = build("content", "templates")
+        write_site(str(tmp_path / "fresh"), full.files)
+        assert snapshot(tmp_path / "site", skip_marker=True) == snapshot(tmp_path / "fresh", skip_marker=True), name
