@@ -83,6 +83,11 @@ def error_page(errors: list[Diagnostic]) -> bytes:
     return page.encode("utf-8")
 
 
+def _fresh_state() -> BuildState:
+    """The preview's state before its first build: kept in memory, with a page store in memory too."""
+    return BuildState(in_memory=True, pages=MemoryPageStore())
+
+
 class Rebuilder:
     """Runs builds on a thread of its own; ``request()`` from any thread asks for one."""
 
@@ -95,7 +100,7 @@ class Rebuilder:
         self.thread = threading.Thread(target=self._loop, name="rebuilder", daemon=True)
         # Kept between saves: what each story gave last time and what the output folder holds, so
         # a save costs in proportion to what it changed (the same state `build` keeps in .cache/).
-        self.state = BuildState(in_memory=True, pages=MemoryPageStore())
+        self.state = _fresh_state()
         # What the watcher reported since the last build began: the story folders it touched, or
         # None when something else changed that may concern every story (or nothing is known).
         self.lock = threading.Lock()
@@ -222,7 +227,7 @@ class Rebuilder:
         except BaseException as exc:  # a broken save (even SystemExit) must never stop the preview
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.state = BuildState(in_memory=True, pages=MemoryPageStore())  # start afresh: whatever failed may have left it half-updated
+            self.state = _fresh_state()  # start afresh: whatever failed may have left it half-updated
             with self.lock:
                 self.touched = None
             message = f"the build crashed: {type(exc).__name__}: {exc}"
