@@ -5,7 +5,8 @@ websocket protocol); around it we fix what it does not do for us:
 - saves are noticed by file-system events (watchdog), not an 800 ms poll;
 - builds run on their own thread, never on the server's, and the last save always wins: saves
   during a build start another build, and a reload is sent only after the build that includes
-  them is in place (calling ``reload_waiters`` directly, so no reload is dropped);
+  them is in place (calling ``reload_waiters`` directly, so no reload is dropped), and a tab
+  that was still loading when a reload went out is reloaded when it connects;
 - no exception, not even ``SystemExit``, escapes a rebuild: a failed build keeps the last good
   site on disk and every page shows the errors instead until a save fixes them;
 - only files inside the output folder are served, never a dotfile.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import html
+import json
 import logging
 import os
 import re
@@ -51,6 +53,15 @@ class Preview:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.errors: list[Diagnostic] = []
+        # Which reload the tabs were last sent, unique to this server: every page is served with it,
+        # and a tab that connects with an older one missed a reload while it was loading (the
+        # server's loop thread alone reads and changes it, so it needs no lock).
+        self.version = f"{os.urandom(4).hex()}-0"
+
+    def reloaded(self) -> None:
+        """Count a reload sent to the tabs (on the server's loop, with the message itself)."""
+        token, count = self.version.rsplit("-", 1)
+        self.version = f"{token}-{int(count) + 1}"
 
     def set(self, errors: list[Diagnostic]) -> None:
         """Record the outcome of a build."""
@@ -241,6 +252,25 @@ def _is_page(path: str) -> bool:
     return name == "" or name.endswith(".html") or "." not in name
 
 
+# The name of the livereload plugin that tells the server which reload a page was served after.
+VERSION_PLUGIN = "preview-version"
+
+
+def reload_script(version: str) -> bytes:
+    """What is injected into served pages: livereload's script, loaded without blocking, and our plugin.
+
+    livereload.js adds every ``window.LiveReloadPlugin*`` it finds, and sends what each plugin's
+    ``analyze()`` returns in the "info" message that registers the tab: the page's version.
+    """
+    return (
+        '<script>(function(){function P(){}P.identifier="' + VERSION_PLUGIN + '";P.version="1";'
+        'P.prototype.analyze=function(){return {served:"' + version + '"};};window.LiveReloadPluginPreviewVersion=P;'
+        'var s=document.createElement("script");'
+        's.src="/livereload.js?port="+(window.location.port||(window.location.protocol=="https:"?443:80));'
+        "document.head.appendChild(s);})();</script>"
+    ).encode()
+
+
 def make_app(root: str, preview: Preview) -> Any:
     """The tornado application: livereload's websocket and script, and our guarded static files."""
     from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler, StaticFileHandler
@@ -307,19 +337,29 @@ def make_app(root: str, preview: Preview) -> Any:
                 return
             super().write_error(status_code, **kwargs)
 
-    script = (
-        b'<script>(function(){var s=document.createElement("script");'
-        b's.src="/livereload.js?port="+(window.location.port||(window.location.protocol=="https:"?443:80));'
-        b"document.head.appendChild(s);})();</script>"
-    )
-
     class Injector(LiveScriptInjector):  # type: ignore[misc]
-        pass
+        @property
+        def script(self) -> bytes:
+            return reload_script(preview.version)
 
-    Injector.script = script
+    class ReloadSocket(LiveReloadHandler):  # type: ignore[misc]
+        """livereload's websocket; a tab that connects having missed a reload is reloaded at once."""
+
+        def on_message(self, message: str) -> None:
+            super().on_message(message)  # registers the tab for reloads on its "info" message
+            try:
+                data = json.loads(message)
+                served = data["plugins"][VERSION_PLUGIN]["served"] if data.get("command") == "info" else preview.version
+            except (ValueError, TypeError, KeyError):
+                served = None  # a tab without our plugin: served by an older server, or not by us
+            if served != preview.version and self in LiveReloadHandler.waiters:
+                # A build was put in place and announced after this page was served but before
+                # the tab registered: without this, it would go on showing the older build.
+                self.send_message({"command": "reload", "path": "*", "liveCSS": False, "liveImg": True})
+
     return web.Application(
         [
-            (r"/livereload", LiveReloadHandler),
+            (r"/livereload", ReloadSocket),
             (r"/livereload.js", CachedReloadScript),
             (r"/(.*)", PreviewFileHandler, {"path": os.path.abspath(root), "default_filename": "index.html"}),
         ],
@@ -420,8 +460,12 @@ def serve(args: argparse.Namespace) -> int:
     preview = Preview()
     loop = IOLoop.current()
 
+    def reload_tabs() -> None:
+        preview.reloaded()  # with the message: a tab that registers after it compares versions
+        LiveReloadHandler.reload_waiters()
+
     def reload_browsers() -> None:
-        loop.add_callback(LiveReloadHandler.reload_waiters)
+        loop.add_callback(reload_tabs)
 
     rebuilder = Rebuilder(args, preview, reload_browsers)
     rebuilder.build_once(jobs=cores())

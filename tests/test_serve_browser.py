@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from .conftest import FIXTURES, TEMPLATES
 from .serving import CHROMIUM, CHROMIUM_ARGS, Preview, preview_server, save
@@ -103,6 +103,28 @@ def test_ten_rapid_saves_end_showing_the_last(browser: Browser, preview: Preview
     wait_for_heading(page, "Save 10")
     time.sleep(1.0)  # nothing later may take it back to an older save
     assert page.text_content("h1") == "Save 10"
+
+
+def test_a_build_that_finishes_while_the_page_connects_still_reloads_it(browser: Browser, preview: Preview, site_root: Path) -> None:
+    # The page is served, then a save is built and its reload sent before the page's reload
+    # script has connected: the page must not stay on the content it was served with.
+    page = browser.new_page()
+    held: list[Route] = []
+    page.route("**/livereload.js*", lambda route: held.append(route))  # hold the reload script until the build is done
+    page.goto(preview.url + "alpha/", wait_until="domcontentloaded")
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the page never asked for the reload script"
+        page.wait_for_timeout(20)
+    save(facts(site_root), facts(site_root).read_text().replace(HEADLINE, "headline: Built meanwhile\n"))
+    while "Built meanwhile" not in urllib.request.urlopen(preview.url + "alpha/").read().decode():
+        assert time.monotonic() < deadline, "the save was never built"
+        time.sleep(0.02)
+    time.sleep(0.3)  # the reload for that build has gone out, to no one
+    assert page.text_content("h1") == "Alpha happened"
+    held[0].continue_()
+    page.unroute("**/livereload.js*")
+    wait_for_heading(page, "Built meanwhile")
 
 
 def test_template_and_static_changes_reload_too(browser: Browser, preview: Preview, site_root: Path) -> None:
