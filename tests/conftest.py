@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -31,3 +37,30 @@ def mini_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(FIXTURES / "mini" / "content", tmp_path / "content")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def lines_run(function: Callable[..., Any], call: Callable[[], T]) -> tuple[int, T]:
+    """How many lines of ``function``'s own body ran during ``call()``, and what the call returned.
+
+    A measure of work that no machine's speed changes: tests of "stops at once" and "linear"
+    compare it across input sizes instead of timing anything.
+    """
+    code = function.__code__
+    count = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        result = call()
+    finally:
+        sys.settrace(previous)
+    return count, result

@@ -1,4 +1,4 @@
-"""Hostile input and ordinary faults: each ends in a located diagnostic, quickly, losing nothing."""
+"""Hostile input and ordinary faults: each ends in a located diagnostic, with little work, losing nothing."""
 
 from __future__ import annotations
 
@@ -6,37 +6,36 @@ import errno
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from explainer import files as files_module
 from explainer import writer as writer_module
+from explainer import yamlread
 from explainer.cli import main
 
-from .conftest import TEMPLATES, snapshot
+from .conftest import TEMPLATES, lines_run, snapshot
 from .test_invalid_sites import run_check
 
 FACTS = "content/stories/alpha/facts.yaml"
 
 
-def test_billion_laughs_fails_fast_with_little_memory(mini_site: Path) -> None:
+def test_billion_laughs_fails_at_the_first_alias_with_little_memory(mini_site: Path) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
     (mini_site / FACTS).write_text("\n".join(lines) + "\n")
     # VmHWM is this process's own peak (ru_maxrss would include the forked test runner's).
     script = (
-        "import re, sys, time; sys.argv = ['build.py', 'check', '--templates', sys.argv[1]]\n"
+        "import re, sys; sys.argv = ['build.py', 'check', '--templates', sys.argv[1]]\n"
         "from explainer.cli import main\n"
-        "t = time.perf_counter(); status = main()\n"
+        "status = main()\n"
         "peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
-        "print(status, time.perf_counter() - t, peak)\n"
+        "print(status, peak)\n"
     )
     out = subprocess.run([sys.executable, "-c", script, str(TEMPLATES)], cwd=mini_site, capture_output=True, text=True, timeout=60)
-    status, seconds, max_kb = out.stdout.split()
+    status, max_kb = out.stdout.split()
     assert status == "1"
-    assert float(seconds) < 2
     assert int(max_kb) < 150_000  # the interpreter and the libraries alone; the aliases are never expanded
     assert f"{FACTS}:2:" in out.stderr and "aliases (*a0) are not allowed" in out.stderr
 
@@ -119,11 +118,18 @@ def test_hostile_story_names_are_refused(mini_site: Path) -> None:
     ]
 
 
-def test_deep_nesting_does_not_crash_either_parser(mini_site: Path) -> None:
-    for text in ("a: " + "[" * 200_000, "a:\n" + "".join(" " * i + "- \n" for i in range(2, 1200, 2)), "{" * 500_000):
-        (mini_site / FACTS).write_text(text)
-        started = time.perf_counter()
-        status, lines = run_check()
-        assert status == 1
-        assert time.perf_counter() - started < 5
-        assert any("nesting deeper than 20 levels is not allowed" in line for line in lines), lines
+def test_deep_nesting_does_not_crash_either_parser_and_stops_at_the_limit(mini_site: Path) -> None:
+    shapes = {
+        "flow sequences (libyaml)": lambda depth: "a: " + "[" * depth,
+        "block sequences": lambda depth: "a:\n" + "".join(" " * i + "- \n" for i in range(2, 2 * depth, 2)),
+        "flow mappings": lambda depth: "{" * depth,
+    }
+    for name, shape in shapes.items():
+        work = []
+        for depth in (300, 200_000 if name != "block sequences" else 600):
+            (mini_site / FACTS).write_text(shape(depth))
+            steps, (status, lines) = lines_run(yamlread._Builder.feed, run_check)
+            work.append(steps)
+            assert status == 1
+            assert any("nesting deeper than 20 levels is not allowed" in line for line in lines), (name, lines)
+        assert work[1] <= work[0], name  # the parse stops at the limit: however deep the file, no more work
