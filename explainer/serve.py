@@ -35,7 +35,7 @@ from .diagnostics import Diagnostic, Pos, format_text
 from .files import is_ignored
 from .parallel import cores
 from .render import RenderOptions
-from .writer import output_lock, update_site, write_site
+from .writer import output_lock, remove_tree, update_site, write_site
 
 _HASHED = re.compile(r"^static/.+\.[0-9a-f]{10}\.[a-z0-9]+$")
 
@@ -123,6 +123,8 @@ class Rebuilder:
         self.closed = threading.Event()
         self.stories_dir = os.path.join(os.path.abspath(args.content), "stories") + os.sep
         self.untidy = False  # an environment was replaced since the last tidy()
+        # The files the last build replaced or removed, moved aside: removed once the reload is out.
+        self.aside: str | None = None
 
     def start(self) -> None:
         """Start the build thread."""
@@ -199,6 +201,13 @@ class Rebuilder:
             self.build_once(touched=self._take_touched())
             if not self.pending.is_set():  # a newer save is coming: reload once, after its build
                 self.on_built()
+            self.discard_aside()
+
+    def discard_aside(self) -> None:
+        """Remove the files the last build replaced (after its reload: freeing them takes the disk a while)."""
+        if self.aside is not None:
+            remove_tree(self.aside)
+            self.aside = None
 
     def build_once(self, jobs: int = 1, touched: set[str] | None = None) -> bool:
         """Build and put the site in place; never raises. True when the build succeeded.
@@ -216,7 +225,8 @@ class Rebuilder:
             if result.ok():
                 with output_lock(out):  # a `build` of the same folder meanwhile waits, and vice versa
                     if result.kept:
-                        update_site(out, result.files, set(self.state.outputs) - set(result.keys))
+                        self.discard_aside()
+                        self.aside = update_site(out, result.files, set(self.state.outputs) - set(result.keys), keep_replaced=True)
                     else:
                         write_site(out, result.files)
                     self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None)

@@ -235,13 +235,17 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     staged.commit()
 
 
-def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None:
+def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_replaced: bool = False) -> str | None:
     """Write changed files into an output folder that holds the rest of the site, and remove ``remove``.
 
     For rebuilds that change a few files of a large site (the preview, and ``build`` with its
     cache): each file is written beside its target under a hidden name and renamed over it, so a
     reader gets the old file or the new one, never a torn one; new files go first, removals last.
     A build without a usable cache swaps the whole folder instead (write_site).
+
+    With ``keep_replaced``, the files replaced or removed are moved aside into a hidden folder
+    beside the output, whose path is returned for the caller to remove (``remove_tree``) once
+    the new site has been announced: on some disks, freeing a file is most of replacing it.
     """
     out_dir = os.path.abspath(out_dir)
     parent, name = os.path.split(out_dir)
@@ -260,7 +264,11 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
             temporary = os.path.join(staging, numbered[rel])
             with open(temporary, "wb") as f:
                 f.write(files[rel])
-            os.replace(temporary, os.path.join(out_dir, *rel.split("/")))
+            target = os.path.join(out_dir, *rel.split("/"))
+            if keep_replaced and rel in replaced:
+                with contextlib.suppress(FileNotFoundError):  # a second link keeps the old file's blocks until later
+                    os.link(target, temporary + ".old", follow_symlinks=False)
+            os.replace(temporary, target)
 
         # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
         # the pages that link to them are replaced, and old files go only after: a reader meanwhile
@@ -269,6 +277,7 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
         existing: list[str] = []
         for rel in sorted(files):
             (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
+        replaced = set(existing)
         _each(replace, new)
         _each(replace, existing)
         # A new marker (a new inode) tells the preview that someone has written here (cache.py).
@@ -276,14 +285,22 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str]) -> None
         with open(marker, "wb") as f:
             f.write(_MARKER_TEXT)
         os.replace(marker, os.path.join(out_dir, MARKER))
-    finally:
+        for number, rel in enumerate(sorted(remove)):
+            if not safe_relative(rel):
+                continue
+            target = os.path.join(out_dir, *rel.split("/"))
+            try:
+                if keep_replaced:
+                    os.rename(target, os.path.join(staging, f"gone-{number}"))
+                else:
+                    os.remove(target)
+                os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
+            except OSError:
+                pass
+        if keep_replaced:
+            return staging
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    for rel in sorted(remove):
-        if not safe_relative(rel):
-            continue
-        target = os.path.join(out_dir, *rel.split("/"))
-        try:
-            os.remove(target)
-            os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
-        except OSError:
-            pass
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return None

@@ -485,6 +485,25 @@ def test_an_update_adds_new_files_before_it_replaces_the_pages_that_link_to_them
     assert snapshot(out, skip_marker=True) == new
 
 
+def test_an_update_can_leave_the_replaced_files_aside_for_later(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    write_site(str(out), {"index.html": b"old home", "a/index.html": b"old a", "gone/index.html": b"gone"})
+    new = {"index.html": b"new home", "b/index.html": b"new b"}
+    aside = update_site(str(out), new, {"gone/index.html"}, keep_replaced=True)
+    assert snapshot(out, skip_marker=True) == {**new, "a/index.html": b"old a"}  # the site is whole at once
+    assert aside is not None and Path(aside).parent == tmp_path and Path(aside).name.startswith(".")
+    # The old home page and the removed page are still held there, out of the site, until removed.
+    assert sorted(p.read_bytes() for p in Path(aside).iterdir()) == [b"gone", b"old home"]
+    remove_tree(aside)
+    assert not Path(aside).exists()
+    # One left behind (a preview stopped before removing it) goes with the next update.
+    forgotten = update_site(str(out), {"index.html": b"newer home"}, set(), keep_replaced=True)
+    assert forgotten is not None and Path(forgotten).exists()
+    assert update_site(str(out), {"index.html": b"newest home"}, set()) is None
+    assert not Path(forgotten).exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
 def test_a_new_version_of_a_library_that_shapes_the_output_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     from explainer import fingerprint
 

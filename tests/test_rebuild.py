@@ -63,7 +63,7 @@ def test_last_save_wins_and_reload_follows_the_final_build(mini_site: Path, monk
 
     monkeypatch.setattr(serve, "build", slow_build)
     monkeypatch.setattr(serve, "write_site", lambda out, files: events.append("write"))
-    monkeypatch.setattr(serve, "update_site", lambda out, files, previous: events.append("write"))
+    monkeypatch.setattr(serve, "update_site", lambda out, files, previous, keep_replaced=False: events.append("write"))
     reloaded = threading.Event()
 
     def on_built() -> None:
