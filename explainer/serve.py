@@ -16,6 +16,7 @@ livereload, tornado and watchdog are imported here only, so building never pays 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import html
 import json
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import narrative
 from .builder import build
 from .cache import BuildState, MemoryPageStore
 from .diagnostics import Diagnostic, Pos, format_text
@@ -202,6 +204,18 @@ class Rebuilder:
             if not self.pending.is_set():  # a newer save is coming: reload once, after its build
                 self.on_built()
             self.discard_aside()
+
+    def warm(self) -> None:
+        """Do now what the first save would otherwise wait for: the first build read its stories in worker processes."""
+        import jinja2
+
+        narrative.parser()  # imports markdown-it and builds the parser
+        if self.state.environment is not None:
+            env = self.state.environment[1]
+            for name in env.list_templates(filter_func=lambda name: name.endswith((".html", ".xml"))):
+                with contextlib.suppress(jinja2.TemplateError):  # a broken template is the builds' to report
+                    env.get_template(name)
+        gc.freeze()
 
     def discard_aside(self) -> None:
         """Remove the files the last build replaced (after its reload: freeing them takes the disk a while)."""
@@ -479,6 +493,7 @@ def serve(args: argparse.Namespace) -> int:
 
     rebuilder = Rebuilder(args, preview, reload_browsers)
     rebuilder.build_once(jobs=cores())
+    rebuilder.warm()
     os.makedirs(args.out, exist_ok=True)
     server = HTTPServer(make_app(args.out, preview))
     server.add_sockets(sockets)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer import serve
+from explainer import narrative, serve
 from explainer.builder import BuildResult
 from explainer.diagnostics import Report
 from explainer.serve import Preview, Rebuilder, _is_page, error_page, watch_inputs
@@ -171,3 +171,21 @@ def test_a_save_written_in_place_is_built_as_soon_as_it_is_closed(mini_site: Pat
     rebuilder.finished(facts)
     waiting.join(timeout=60)
     assert not waiting.is_alive()
+
+
+def test_warming_up_leaves_the_first_save_nothing_to_compile(mini_site: Path) -> None:
+    # The preview's first build reads big sites in worker processes: the server's own process has
+    # then never made the markdown parser nor compiled the story templates. Warming up does both.
+    rebuilder = Rebuilder(args_for(mini_site), Preview(), lambda: None)
+    try:
+        assert rebuilder.build_once()
+        env = rebuilder.state.environment[1]
+        env.cache.clear()  # type: ignore[union-attr]  # as a parent whose workers rendered the stories
+        narrative.parser.cache_clear()
+        rebuilder.warm()
+        compiled = {template.name for template in env.cache.values()}  # type: ignore[union-attr]
+        assert compiled == {name for name in env.list_templates() if name.endswith((".html", ".xml"))}
+        assert {"story.html", "index.html", "feed.xml"} <= compiled
+        assert narrative.parser.cache_info().currsize == 1
+    finally:
+        gc.unfreeze()
