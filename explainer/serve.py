@@ -373,10 +373,10 @@ def make_app(root: str, preview: Preview) -> Any:
             super().on_message(message)  # registers the tab for reloads on its "info" message
             try:
                 data = json.loads(message)
-                served = data["plugins"][VERSION_PLUGIN]["served"] if data.get("command") == "info" else preview.version
+                served = data["plugins"][VERSION_PLUGIN]["served"] if data.get("command") == "info" else None
             except (ValueError, TypeError, KeyError):
-                served = None  # a tab without our plugin: served by an older server, or not by us
-            if served != preview.version and self in LiveReloadHandler.waiters:
+                served = None  # a page without our plugin (not served by this preview): left as livereload leaves it
+            if served is not None and served != preview.version and self in LiveReloadHandler.waiters:
                 # A build was put in place and announced after this page was served but before
                 # the tab registered: without this, it would go on showing the older build.
                 self.send_message({"command": "reload", "path": "*", "liveCSS": False, "liveImg": True})

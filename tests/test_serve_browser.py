@@ -109,6 +109,8 @@ def test_a_build_that_finishes_while_the_page_connects_still_reloads_it(browser:
     # The page is served, then a save is built and its reload sent before the page's reload
     # script has connected: the page must not stay on the content it was served with.
     page = browser.new_page()
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
     held: list[Route] = []
     page.route("**/livereload.js*", lambda route: held.append(route))  # hold the reload script until the build is done
     page.goto(preview.url + "alpha/", wait_until="domcontentloaded")
@@ -125,6 +127,8 @@ def test_a_build_that_finishes_while_the_page_connects_still_reloads_it(browser:
     held[0].continue_()
     page.unroute("**/livereload.js*")
     wait_for_heading(page, "Built meanwhile")
+    page.wait_for_timeout(500)
+    assert len(loads) == 2  # reloaded once, and the new page, up to date, is left alone
 
 
 def test_template_and_static_changes_reload_too(browser: Browser, preview: Preview, site_root: Path) -> None:
