@@ -55,15 +55,20 @@ class Preview:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.errors: list[Diagnostic] = []
-        # Which reload the tabs were last sent, unique to this server: every page is served with it,
-        # and a tab that connects with an older one missed a reload while it was loading (the
-        # server's loop thread alone reads and changes it, so it needs no lock).
-        self.version = f"{os.urandom(4).hex()}-0"
+        # Which reload the tabs were last sent, unique to this server: every page is served with
+        # it, and a tab that connects with an older one missed a reload while it was loading (the
+        # server's loop thread alone reads and changes these, so they need no lock).
+        self.token = os.urandom(4).hex()
+        self.reloads = 0
+
+    @property
+    def version(self) -> str:
+        """What a page served now carries: this server and how many reloads it has sent."""
+        return f"{self.token}-{self.reloads}"
 
     def reloaded(self) -> None:
         """Count a reload sent to the tabs (on the server's loop, with the message itself)."""
-        token, count = self.version.rsplit("-", 1)
-        self.version = f"{token}-{int(count) + 1}"
+        self.reloads += 1
 
     def set(self, errors: list[Diagnostic]) -> None:
         """Record the outcome of a build."""
@@ -238,8 +243,7 @@ class Rebuilder:
             diagnostics = result.report.sorted()
             if result.ok():
                 with output_lock(out):  # a `build` of the same folder meanwhile waits, and vice versa
-                    if result.kept:
-                        self.discard_aside()
+                    if result.kept:  # (update_site removes a folder still aside, as any staging leftover)
                         self.aside = update_site(out, result.files, set(self.state.outputs) - set(result.keys), keep_replaced=True)
                     else:
                         write_site(out, result.files)
@@ -379,7 +383,7 @@ def make_app(root: str, preview: Preview) -> Any:
             if served is not None and served != preview.version and self in LiveReloadHandler.waiters:
                 # A build was put in place and announced after this page was served but before
                 # the tab registered: without this, it would go on showing the older build.
-                self.send_message({"command": "reload", "path": "*", "liveCSS": False, "liveImg": True})
+                self.send_message({"command": "reload", "path": "*", "liveCSS": LiveReloadHandler.live_css, "liveImg": True})
 
     return web.Application(
         [

@@ -265,8 +265,8 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_re
             with open(temporary, "wb") as f:
                 f.write(files[rel])
             target = os.path.join(out_dir, *rel.split("/"))
-            if keep_replaced and rel in replaced:
-                with contextlib.suppress(FileNotFoundError):  # a second link keeps the old file's blocks until later
+            if keep_replaced:  # a second link keeps the old file's blocks until later (a new file has none)
+                with contextlib.suppress(FileNotFoundError):
                     os.link(target, temporary + ".old", follow_symlinks=False)
             os.replace(temporary, target)
 
@@ -277,7 +277,6 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_re
         existing: list[str] = []
         for rel in sorted(files):
             (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
-        replaced = set(existing)
         _each(replace, new)
         _each(replace, existing)
         # A new marker (a new inode) tells the preview that someone has written here (cache.py).
@@ -297,10 +296,10 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_re
                 os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
             except OSError:
                 pass
-        if keep_replaced:
-            return staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if keep_replaced:
+        return staging
     shutil.rmtree(staging, ignore_errors=True)
     return None
