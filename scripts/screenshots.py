@@ -67,7 +67,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for scheme in ("light", "dark"):
                 for width, height in ((390, 844), (1280, 900)):
-                    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)  # type: ignore[arg-type]
+                    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
                     for kind, path in page_types(site).items():
                         page.goto(base + path)
                         target = out / f"{kind}-{width}-{scheme}.png"
