@@ -32,37 +32,26 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE_BYTES, DATA_BYTES = 39_000, 13_500
 
 
-def smallest(repeat: int, work: Callable[[], object]) -> float:
-    """The least wall time that ``work`` took here, in this one process, over ``repeat`` runs."""
+def smallest(repeat: int, work: Callable[[], object], prepare: Callable[[], object] = lambda: None) -> float:
+    """The least wall time that ``work`` took over ``repeat`` runs, each after ``prepare`` (not timed)."""
     best = float("inf")
     for _ in range(repeat):
+        prepare()
         started = time.perf_counter()
         work()
         best = min(best, time.perf_counter() - started)
     return best
 
 
-def start_seconds(repeat: int, code: str) -> float:
-    """The least wall time of a fresh Python running ``code`` (the interpreter's start included)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+def run_python(*arguments: str, cwd: Path | None = None) -> None:
+    """Run a fresh Python (this one) with these arguments, quietly; an error stops the benchmark."""
+    subprocess.run([sys.executable, *arguments], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def build_seconds(repeat: int, work: Path) -> float:
-    """The least wall time of this project's cold build of the generated stories (no output, no cache)."""
-    best = float("inf")
-    for _ in range(repeat):
-        for leftover in ("site", ".cache"):
-            shutil.rmtree(work / leftover, ignore_errors=True)
-        started = time.perf_counter()
-        command = [sys.executable, str(ROOT / "build.py"), "build", "--templates", str(ROOT / "templates")]
-        subprocess.run(command, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - started)
-    return best
+def remove(*folders: Path) -> None:
+    """Remove these folders, if they are there."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_layout(root: Path, stories: int) -> None:
@@ -104,20 +93,21 @@ def main() -> None:
         for text in narratives:
             markdown.render(text)
 
-    def files() -> None:
-        out = work / "out"
-        shutil.rmtree(out, ignore_errors=True)
-        write_layout(out, n)
+    def layout() -> None:
+        write_layout(work / "out", n)
+
+    def cold_build() -> None:
+        run_python(str(ROOT / "build.py"), "build", "--templates", str(ROOT / "templates"), cwd=work)
 
     rows = [
-        ("Python started, nothing imported", start_seconds(args.repeat, "pass")),
-        ("Python started, jinja2 + markdown_it + yaml imported", start_seconds(args.repeat, "import jinja2, markdown_it, yaml")),
+        ("Python started, nothing imported", smallest(args.repeat, lambda: run_python("-c", "pass"))),
+        ("Python started, jinja2 + markdown_it + yaml imported", smallest(args.repeat, lambda: run_python("-c", "import jinja2, markdown_it, yaml"))),
         (f"PyYAML (libyaml) events of {n} facts files", smallest(args.repeat, events)),
         (f"markdown-it-py rendering {n} narratives", smallest(args.repeat, render)),
-        (f"{n} folders of 2 files created (the output layout)", smallest(args.repeat, files)),
+        (f"{n} folders of 2 files created (the output layout)", smallest(args.repeat, layout, lambda: remove(work / "out"))),
     ]
-    shutil.rmtree(work / "out", ignore_errors=True)
-    ours = build_seconds(args.repeat, work)
+    remove(work / "out")
+    ours = smallest(args.repeat, cold_build, lambda: remove(work / "site", work / ".cache"))  # cold: no output, no cache
     print(f"# The floor under a build of {n} stories, smallest of {args.repeat} runs\n")
     print("| part | seconds | per story |")
     print("| --- | ---: | ---: |")
