@@ -287,16 +287,21 @@ _FOUND: dict[tuple[str, str], Any] = {}
 
 
 def _data_class(module: str, name: str) -> Any:
-    """One of the generator's own data classes, by module and name; None for anything else.
+    """One of the generator's own data classes (or named tuples), by module and name; None for anything else.
 
     Only a class defined in an ``explainer`` module already loaded, and named without dots (pickle
     would otherwise walk ``explainer.cache.os.system`` to a function that runs commands).
     """
     loaded = sys.modules.get(module) if module.startswith("explainer.") and "." not in name else None
     found = getattr(loaded, name, None)
-    if isinstance(found, type) and found.__module__ == module and dataclasses.is_dataclass(found):
+    if isinstance(found, type) and found.__module__ == module and (dataclasses.is_dataclass(found) or _named_tuple(found)):
         return found
     return None
+
+
+def _named_tuple(cls: type) -> bool:
+    """Whether a class is a named tuple (such as diagnostics.Pos): made from its fields alone."""
+    return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
 
 
 class _Unpickler(pickle.Unpickler):

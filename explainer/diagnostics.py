@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, order=True)
-class Pos:
-    """A place in a file; line and column start at 1 and count code points (0 means no place)."""
+class Pos(NamedTuple):
+    """A place in a file; line and column start at 1 and count code points (0 means no place).
+
+    A named tuple rather than a frozen data class: a story makes hundreds (one per YAML node), and
+    a tuple is made, pickled and read back several times faster.
+    """
 
     path: str
     line: int = 0
