@@ -385,7 +385,8 @@ def test_a_layout_edit_puts_pages_together_around_their_kept_blocks(site_root: P
     assert run("build")[0] == 0
     if kept == "damaged":
         with sqlite3.connect(next((site_root / ".cache").glob("*.pages.sqlite"))) as db:
-            db.execute("UPDATE bodies SET data = ?", (zlib.compress(b'{"blocks": {"main": 1}, "ld": ""}'),))
+            # Well-formed, but a block that is not text: read back, it must be refused, not used.
+            db.execute("UPDATE bodies SET data = ?", (zlib.compress(pickle.dumps(({"main": 1}, ""))),))
         db.close()
     fetched: list[str] = []
     original = PageStore.get
