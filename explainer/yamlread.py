@@ -21,8 +21,22 @@ if TYPE_CHECKING:
 
 def _import_pyyaml() -> None:
     """Import PyYAML on the first parse: a rebuild that parses nothing does not pay for it."""
-    global yaml
+    global yaml, _Scalar, _MappingStart, _SequenceStart, _MappingEnd, _SequenceEnd, _DocumentStart, _Alias
     import yaml
+
+    _Scalar, _Alias, _DocumentStart = yaml.ScalarEvent, yaml.AliasEvent, yaml.DocumentStartEvent
+    _MappingStart, _SequenceStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    _MappingEnd, _SequenceEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
+
+
+# PyYAML's event classes, set on the first parse (the builder dispatches on them).
+_Scalar: Any = None
+_Alias: Any = None
+_DocumentStart: Any = None
+_MappingStart: Any = None
+_SequenceStart: Any = None
+_MappingEnd: Any = None
+_SequenceEnd: Any = None
 
 
 # Characters a YAML file must not contain: C0 and C1 controls other than tab, LF and CR, DEL,
@@ -181,9 +195,12 @@ def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -
     if fast_loader is not None and "\t" not in text:
         fast = Report()
         builder = _Builder(path, fast, restore)
+        parser = fast_loader(text)
         try:
-            for event in yaml.parse(text, Loader=fast_loader):
-                if not builder.feed(event):
+            # libyaml's parser asked directly, which spares yaml.parse's generator for every event.
+            feed, next_event = builder.feed, parser.get_event
+            while (event := next_event()) is not None:
+                if not feed(event):
                     break
             else:
                 report.extend(fast)
@@ -192,6 +209,8 @@ def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -
                 return None, builder.root, builder.failed
         except yaml.YAMLError:
             pass
+        finally:
+            parser.dispose()
     return _parse_pure(path, text, report, restore)
 
 
@@ -244,52 +263,61 @@ class _Builder:
         self.report.error(self._pos(mark), message)
         self.failed = True
 
-    def feed(self, event: yaml.Event) -> bool:
+    def feed(self, event: Any) -> bool:  # a yaml.Event; its subclasses' fields are untyped
         """Take one event; False when parsing must stop now."""
-        if isinstance(event, yaml.DocumentStartEvent):
+        # Dispatch on the exact class, scalars first: a story's file is a few hundred events, and
+        # this runs for each of them.
+        kind = type(event)
+        if kind is _Scalar:
+            self._properties(event)
+            self._scalar(event)
+        elif kind is _MappingStart or kind is _SequenceStart:
+            self._properties(event)
+            if len(self.stack) >= MAX_DEPTH:
+                self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
+                return False
+            mark: Any = event.start_mark
+            start = Pos(self.path, mark.line + 1, mark.column + 1)
+            node: YMap | YSeq = YMap(start) if kind is _MappingStart else YSeq(start)
+            self._attach(node, mark)
+            self.stack.append(node)
+            self.pending_key.append(None)
+            self.seen_keys.append({})
+        elif kind is _MappingEnd or kind is _SequenceEnd:
+            self.stack.pop()
+            self.pending_key.pop()
+            self.seen_keys.pop()
+        elif kind is _DocumentStart:
             self.documents += 1
             if self.documents > 1:
                 self._fail(event.start_mark, "only one YAML document is allowed per file (remove the '---')")
                 return False
-            return True
-        if isinstance(event, yaml.AliasEvent):
+        elif kind is _Alias:
             # Stop at once: expanding aliases is how a few bytes become gigabytes.
             self._fail(event.start_mark, f"aliases (*{event.anchor}) are not allowed; write the value out")
             return False
-        if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            # Tags, anchors and bad characters are reported but not fatal: the rest of the file
-            # is still checked, so the author sees every problem in one run.
-            if event.tag is not None:
-                self.report.error(self._pos(event.start_mark), f"YAML tags ({_short_tag(event.tag)}) are not allowed")
-            if event.anchor is not None:
-                self.report.error(self._pos(event.start_mark), f"anchors (&{event.anchor}) are not allowed")
-        if isinstance(event, yaml.ScalarEvent):
-            self._scalar(event)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if len(self.stack) >= MAX_DEPTH:
-                self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
-                return False
-            start = self._pos(event.start_mark)
-            node: YMap | YSeq = YMap(start) if isinstance(event, yaml.MappingStartEvent) else YSeq(start)
-            self._attach(node, event.start_mark)
-            self.stack.append(node)
-            self.pending_key.append(None)
-            self.seen_keys.append({})
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            self.stack.pop()
-            self.pending_key.pop()
-            self.seen_keys.pop()
         return True
 
-    def _scalar(self, event: yaml.ScalarEvent) -> None:
+    def _properties(self, event: Any) -> None:
+        # Tags, anchors and bad characters are reported but not fatal: the rest of the file
+        # is still checked, so the author sees every problem in one run.
+        if event.tag is not None:
+            self.report.error(self._pos(event.start_mark), f"YAML tags ({_short_tag(event.tag)}) are not allowed")
+        if event.anchor is not None:
+            self.report.error(self._pos(event.start_mark), f"anchors (&{event.anchor}) are not allowed")
+
+    def _scalar(self, event: Any) -> None:  # a yaml.ScalarEvent
         value = event.value.translate(self.restore) if self.restore else event.value
-        bad = _CONTROL.search(value)
+        # The prescan saw every character the file holds; only an escape, which needs double
+        # quotes, can make one it did not see.
+        bad = _CONTROL.search(value) if event.style == '"' else None
+        mark: Any = event.start_mark
         if bad:
-            self.report.error(self._pos(event.start_mark), f"{_character(bad.group())} is not allowed")
+            self.report.error(self._pos(mark), f"{_character(bad.group())} is not allowed")
         end: Any = event.end_mark
         # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
-        node = YScalar(self._pos(event.start_mark), value, not event.style, end.line, end.column)
-        self._attach(node, event.start_mark)
+        node = YScalar(Pos(self.path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
+        self._attach(node, mark)
 
     def _attach(self, node: YNode, mark: Any) -> None:
         if not self.stack:
