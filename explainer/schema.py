@@ -65,6 +65,10 @@ def yaml11_kind(node: YScalar) -> str | None:
     """What YAML 1.1 would turn a plain scalar into, or None when it stays text."""
     if not node.plain:
         return None
+    # Of YAML 1.1's implicit kinds only a date-time may hold a space, and it starts with a digit:
+    # a sentence needs no trip through the resolver's patterns (a story has dozens).
+    if " " in node.value and not node.value[:1].isdigit():
+        return None
     tag = _yaml11_tag()(node.value)
     return _YAML11_KINDS.get(tag)
 
@@ -134,7 +138,7 @@ class Converter:
         mapping = self.expect_map(node, what)
         if mapping is None:
             return None
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("kind")}  # type: ignore[arg-type]
+        fields = _fields_of(cls)  # type: ignore[arg-type]  # a class is hashable; mypy cannot tell for type[T]
         values: dict[str, Any] = dict(fixed)
         where: dict[str, Pos] = {}
         for key, value in mapping.items:
@@ -298,6 +302,12 @@ class Converter:
             if obj is not None:
                 result[key.value] = obj
         return result
+
+
+@functools.cache
+def _fields_of(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    """A model class's fields that are read from YAML (those with a kind), by name."""
+    return {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("kind")}
 
 
 class _Invalid:
