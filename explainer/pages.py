@@ -34,7 +34,10 @@ class SourceEntry:
     source: Source
     label: str  # "Meduza, via The Kyiv Independent"
     publisher: Publisher
-    backrefs: list[str] = field(default_factory=list)
+    backrefs: list[str] = field(default_factory=list)  # the id of each place citing it, in page order
+    # Links back to those places, made in Python like the markers: in a Jinja loop they were a
+    # third of the time to render a page.
+    backlinks: Markup = field(default_factory=Markup)
 
 
 @dataclass
@@ -212,7 +215,12 @@ class Citer:
         """The source list: cited sources by first citation, then any never cited, as written."""
         for key in self.sources:
             self._entry(key)
-        return sorted(self.entries.values(), key=lambda e: e.number)
+        entries = sorted(self.entries.values(), key=lambda e: e.number)
+        for e in entries:
+            # Places are "cite-N", made here: nothing to escape.
+            links = (f'<a href="#{place}" aria-label="citation {n} of source {e.number}">↩{n}</a>' for n, place in enumerate(e.backrefs, 1))
+            e.backlinks = Markup(" ".join(links))
+        return entries
 
 
 def story_page(story: Story, publishers: dict[str, Publisher]) -> StoryPage:
