@@ -12,6 +12,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, ThreadPoolExecutor
 
 MARKER = ".explainer-output"
 _MARKER_TEXT = b"This folder is generated; it is replaced whole by every build.\n"
@@ -111,9 +115,13 @@ def check_replaceable(out_dir: str) -> None:
 THREADS = 8
 
 
-def _each(work: Callable[[str], object], items: Iterable[str]) -> None:
-    """``work`` on every item, on a few threads; the first failure is raised once all are done."""
+def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | None = None) -> None:
+    """``work`` on every item, on a few threads (``pool``'s, if given); the first failure is raised once all are done."""
     items = list(items)
+    if pool is not None:
+        for _ in pool.map(work, items):
+            pass
+        return
     if len(items) <= 4 * THREADS:  # starting the threads would cost more than they save
         failure: BaseException | None = None
         for item in items:
@@ -126,12 +134,12 @@ def _each(work: Callable[[str], object], items: Iterable[str]) -> None:
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        for _ in pool.map(work, items):
+    with ThreadPoolExecutor(THREADS) as own:
+        for _ in own.map(work, items):
             pass
 
 
-def _make_folders(root: str, rels: Iterable[str]) -> None:
+def _make_folders(root: str, rels: Iterable[str], pool: Executor | None = None) -> None:
     """Create the folders that will hold these files, parents before children."""
     folders: set[str] = set()
     for rel in rels:
@@ -143,7 +151,7 @@ def _make_folders(root: str, rels: Iterable[str]) -> None:
     for depth in sorted(by_depth):
         # Looking is far cheaper than a mkdir that fails: most folders of a rebuild already exist.
         missing = [f for f in sorted(by_depth[depth]) if not os.path.isdir(os.path.join(root, *f.split("/")))]
-        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing)
+        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing, pool)
 
 
 def remove_tree(path: str) -> None:
@@ -179,6 +187,21 @@ class StagedSite:
         check_replaceable(self.out_dir)
         clean_leftovers(self.out_dir)
         self.staging = tempfile.mkdtemp(prefix=_STAGING.format(self.name), dir=self.parent)
+        # One set of threads for every batch: a build adds some forty batches, and starting threads
+        # for each would cost more than their waits overlap (worse while workers hold both cores).
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(THREADS)
+        return self._pool
+
+    def _stop_threads(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def add(self, files: dict[str, bytes]) -> None:
         """Write some files of the new site."""
@@ -186,19 +209,20 @@ class StagedSite:
             for rel in files:
                 if not safe_relative(rel):
                     raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-            _make_folders(self.staging, files)
+            _make_folders(self.staging, files, self._threads())
 
             def write(rel: str) -> None:
                 with open(os.path.join(self.staging, *rel.split("/")), "wb") as f:
                     f.write(files[rel])
 
-            _each(write, sorted(files))
+            _each(write, sorted(files), self._threads())
         except BaseException:
             self.abort()
             raise
 
     def commit(self) -> None:
         """Put the new site in place of the output folder, in one step."""
+        self._stop_threads()
         staging, out_dir = self.staging, self.out_dir
         try:
             with open(os.path.join(staging, MARKER), "wb") as f:
@@ -225,6 +249,7 @@ class StagedSite:
 
     def abort(self) -> None:
         """Forget the new site; the output folder is as it was."""
+        self._stop_threads()
         remove_tree(self.staging)
 
 
