@@ -94,7 +94,11 @@ def read_bytes(path: str, shown: str, limit: int, report: Report) -> bytes | Non
         # O_NOFOLLOW: a link swapped in after the stat is refused, not followed.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as f:
-            data = f.read(limit + 1)
+            # As many bytes as the stat said, plus one to notice growth: asking for the limit
+            # would allocate (and free) a buffer of megabytes for every file.
+            data = f.read(st.st_size + 1)
+            if len(data) > st.st_size:  # it grew since the stat: the rest, up to the limit
+                data += f.read(limit + 1 - len(data))
     except FileNotFoundError:
         report.error(Pos(shown), "the file is missing (was it removed during the build?)")
         return None
