@@ -232,6 +232,32 @@ def test_files_over_the_limits_are_refused_before_they_are_decoded(mini_site: Pa
     )
 
 
+@pytest.mark.parametrize("grown_to", ["within the limit", "over the limit"])
+def test_a_file_that_grows_after_its_stat_is_read_whole_or_refused(mini_site: Path, monkeypatch: pytest.MonkeyPatch, grown_to: str) -> None:
+    from explainer import files
+    from explainer.diagnostics import Report
+
+    if grown_to == "over the limit":
+        _pad_to(FACTS, YAML_LIMIT + 1, "# ")
+    real_stat = os.stat
+
+    def earlier_stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        """The stat as it was before the file grew: ten bytes long."""
+        st = real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        fields = list(st)
+        fields[6] = min(st.st_size, 10)  # st_size
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(files.os, "stat", earlier_stat)
+    report = Report()
+    data = files.read_bytes(str(FACTS), "facts.yaml", YAML_LIMIT, report)
+    if grown_to == "within the limit":
+        assert data == FACTS.read_bytes() and not report.items
+    else:
+        assert data is None
+        assert [d.message for d in report.items] == [f"the file is larger than {YAML_LIMIT} bytes"]
+
+
 def test_a_huge_file_is_refused_without_reading_it(mini_site: Path) -> None:
     with NARRATIVE.open("r+b") as f:
         f.truncate(512 * 1024 * 1024)  # sparse: takes no disk space
