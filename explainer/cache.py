@@ -315,6 +315,11 @@ class _Unpickler(pickle.Unpickler):
         return found
 
 
+# A saved state starts with this line and the version of the code that wrote it, so that a state
+# from other code is recognised as such before anything in it is read (its classes may differ).
+_HEADER = b"explainer build state "
+
+
 def load_state(path: str) -> tuple[BuildState, str | None]:
     """The saved state, or an empty one and why the saved one cannot be used (None: there was none)."""
     version = code_version()
@@ -325,12 +330,17 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
         return BuildState(version=version), None
     except OSError as exc:
         return BuildState(version=version), f"cannot read it ({exc.strerror or exc})"
+    header, _, body = data.partition(b"\n")
+    if not header.startswith(_HEADER):  # damaged, or written by code older than the header
+        return BuildState(version=version), "it is damaged or from an older version of the generator"
+    if header != _HEADER + version.encode():
+        return BuildState(version=version), "another version of the generator wrote it"
     # Loading makes some hundred thousand objects at once: the cyclic garbage collector would
     # walk them again and again meanwhile, so it is paused (the command line then freezes them).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        state = _Unpickler(io.BytesIO(data)).load()
+        state = _Unpickler(io.BytesIO(body)).load()
     except Exception:  # any damage at all: truncated, garbage, a class that no longer exists
         return BuildState(version=version), "it is damaged"
     finally:
@@ -347,6 +357,7 @@ def save_state(path: str, state: BuildState) -> None:
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as f:
+            f.write(_HEADER + state.version.encode() + b"\n")
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, path)
     except BaseException:

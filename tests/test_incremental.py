@@ -276,11 +276,12 @@ ATTACKS = {
 }
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", *ATTACKS])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", "older format", *ATTACKS])
 def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: str) -> None:
     assert run("build")[0] == 0
     path = cache_file(site_root)
     data = path.read_bytes()
+    header, _, body = data.partition(b"\n")
     if damage == "garbage":
         path.write_bytes(b"\x80\x05not a pickle at all" * 50)
     elif damage == "truncated":
@@ -291,14 +292,19 @@ def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: 
         state, _ = load_state(str(path))
         state.version = "an older generator"
         save_state(str(path), state)
+    elif damage == "older format":
+        path.write_bytes(body)  # a bare pickle, as code before the header wrote: its classes may no longer load
     else:
-        # A pickle that would run a command or remove a folder when loaded: refused, never executed.
+        # A pickle that would run a command or remove a folder when loaded, behind a header that
+        # says this very version wrote it: refused, never executed.
         (site_root / "canary").mkdir()
-        path.write_bytes(ATTACKS[damage])
+        path.write_bytes(header + b"\n" + ATTACKS[damage])
     replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
     status, err = run("build")
     assert status == 0, err
     assert "is not used" in err and "building everything" in err
+    if damage in ("other version", "older format"):
+        assert "version of the generator" in err
     assert not (site_root / "pwned").exists()
     assert damage not in ATTACKS or (site_root / "canary").is_dir()
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
