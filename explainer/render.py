@@ -360,10 +360,11 @@ class Renderer:
 
         # The template's module is made once and kept with the environment, which the preview
         # reuses while no template changes.
-        found = getattr(self.env.get_template(template).module, macro, None)
-        if not callable(found):
-            raise jinja2.TemplateRuntimeError(f"the template '{template}' has no macro '{macro}'")
-        return found  # type: ignore[no-any-return]
+        module = self.env.get_template(template).module
+        if not hasattr(module, macro):  # worded as Jinja words it for an import of a missing name
+            raise jinja2.UndefinedError(f"the template '{template}' does not export the requested name '{macro}'")
+        found: Callable[..., str] = getattr(module, macro)  # not a macro: calling it fails, reported like any failure
+        return found
 
     def _missing_asset(self, name: str) -> Markup:
         import jinja2

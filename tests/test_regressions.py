@@ -74,6 +74,15 @@ def test_template_errors_inside_macros_point_at_the_macro_line(mini_site: Path) 
     assert f"templates/_macros.html:{number}: error: template error: UndefinedError" in output
 
 
+def test_a_list_macro_that_is_missing_is_named_in_the_error(mini_site: Path) -> None:
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    replace(mini_site / "templates/_macros.html", "macro story_card(", "macro story_tile(")
+    status, output = run("check", "--templates", "templates")
+    assert status == 1
+    message = "error: template error: UndefinedError: the template '_macros.html' does not export the requested name 'story_card'"
+    assert f"templates/_macros.html: {message}" in output
+
+
 @pytest.mark.parametrize("text", [
     "summary: A short\n  \tsummary of alpha.\n",
     "topics: [space,\n\tnews]\n",
