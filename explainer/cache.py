@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .files import Entry, stat_signature
+from .files import Entry, inflate, stat_signature
 from .fingerprint import code_version
 from .layout import body_of
 from .loader import SiteInputs
@@ -260,7 +260,7 @@ class MemoryPageStore:
 def _page_of(data: bytes) -> StoryPage | None:
     """A stored page read back; None when the bytes are not one."""
     try:
-        page = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+        page = _Unpickler(io.BytesIO(inflate(data))).load()
     except (zlib.error, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
     return page if isinstance(page, StoryPage) else None

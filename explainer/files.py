@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import stat
+import zlib
 from dataclasses import dataclass
 
 from .diagnostics import Pos, Report
@@ -109,6 +110,22 @@ def read_bytes(path: str, shown: str, limit: int, report: Report) -> bytes | Non
         report.error(Pos(shown), f"the file is larger than {limit} bytes")
         return None
     return data
+
+
+# Far above what a page made from files within the limits above can weigh, far below a machine's memory.
+STORED_LIMIT = 64 * 1024 * 1024
+
+
+def inflate(data: bytes, limit: int = STORED_LIMIT) -> bytes:
+    """Decompress bytes a build stored (zlib), refusing (``zlib.error``) any that would exceed ``limit``.
+
+    A damaged or crafted cache row of a few hundred kilobytes can otherwise inflate to gigabytes.
+    """
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, limit)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise zlib.error("stored data is larger than the limit, or cut short")
+    return out
 
 
 def decode(data: bytes, shown: str, report: Report) -> str | None:

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .files import digest
+from .files import digest, inflate
 
 if TYPE_CHECKING:
     import jinja2
@@ -42,7 +42,7 @@ class _PlainUnpickler(pickle.Unpickler):
 def body_of(data: bytes) -> tuple[dict[str, str], str] | None:
     """The blocks and JSON-LD of ``body_data``; None when the data is not that."""
     try:
-        found = _PlainUnpickler(io.BytesIO(zlib.decompress(data))).load()
+        found = _PlainUnpickler(io.BytesIO(inflate(data))).load()
     except Exception:  # any damage at all: truncated, garbage, a class named
         return None
     blocks, ld = found if isinstance(found, tuple) and len(found) == 2 else (None, None)

@@ -116,7 +116,13 @@ THREADS = 8
 
 
 def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | None = None) -> None:
-    """``work`` on every item, on a few threads (``pool``'s, if given); the first failure is raised once all are done."""
+    """``work`` on every item, on a few threads; the first failure is raised.
+
+    On threads of its own, the failure is raised once every item is done. With ``pool``, it is
+    raised at once and the items not started are dropped, while up to ``THREADS`` may still be
+    running: the caller must shut the pool down before it touches what they write (StagedSite
+    does, in ``abort``).
+    """
     items = list(items)
     if pool is not None:
         for _ in pool.map(work, items):

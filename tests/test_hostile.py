@@ -133,3 +133,20 @@ def test_deep_nesting_does_not_crash_either_parser_and_stops_at_the_limit(mini_s
             assert status == 1
             assert any("nesting deeper than 20 levels is not allowed" in line for line in lines), (name, lines)
         assert work[1] <= work[0], name  # the parse stops at the limit: however deep the file, no more work
+
+
+def test_a_stored_row_that_would_inflate_past_the_limit_is_refused() -> None:
+    import zlib
+
+    from explainer.cache import _page_of
+    from explainer.layout import body_of
+
+    bomb = zlib.compress(b"\0" * (files_module.STORED_LIMIT + 1), 9)  # about 65 KB on disk
+    assert len(bomb) < 100_000
+    with pytest.raises(zlib.error):
+        files_module.inflate(bomb)
+    assert body_of(bomb) is None and _page_of(bomb) is None
+    fine = zlib.compress(b"x" * 1000, 1)
+    assert files_module.inflate(fine) == b"x" * 1000
+    with pytest.raises(zlib.error):
+        files_module.inflate(fine[:-5])  # cut short
