@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -44,7 +45,7 @@ class Diagnostic:
 
     def text(self) -> str:
         """Format as `path:line:col: severity: message`, as compilers and editors print them."""
-        return f"{self.where()}: {self.severity}: {self.message}"
+        return visible(f"{self.where()}: {self.severity}: {self.message}")
 
     def as_dict(self) -> dict[str, object]:
         """The diagnostic as a JSON-ready dict."""
@@ -55,6 +56,16 @@ class Diagnostic:
             "severity": self.severity,
             "message": self.message,
         }
+
+
+# Control characters (C0, DEL and C1): a message quotes what the author wrote, and a terminal
+# would obey an escape sequence in it (colours, a moved cursor, a changed window title).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """The text with every control character written as an escape (``\\x1b``), safe to print."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @dataclass

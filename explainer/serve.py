@@ -33,7 +33,7 @@ from typing import Any
 from . import narrative
 from .builder import build
 from .cache import BuildState, MemoryPageStore
-from .diagnostics import Diagnostic, Pos, format_text
+from .diagnostics import Diagnostic, Pos, format_text, visible
 from .files import is_ignored
 from .parallel import cores
 from .render import RenderOptions
@@ -84,8 +84,8 @@ class Preview:
 def error_page(errors: list[Diagnostic]) -> bytes:
     """A page listing every diagnostic, escaped; built without the site's templates, which may be the broken part."""
     rows = "".join(
-        f"<li><code>{html.escape(d.where())}</code> <strong>{html.escape(d.severity)}</strong>: "
-        f"{html.escape(d.message)}</li>\n"
+        f"<li><code>{html.escape(visible(d.where()))}</code> <strong>{html.escape(d.severity)}</strong>: "
+        f"{html.escape(visible(d.message))}</li>\n"
         for d in errors
     )
     page = (

@@ -150,3 +150,20 @@ def test_a_stored_row_that_would_inflate_past_the_limit_is_refused() -> None:
     assert files_module.inflate(fine) == b"x" * 1000
     with pytest.raises(zlib.error):
         files_module.inflate(fine[:-5])  # cut short
+
+
+def test_escape_sequences_in_content_reach_no_terminal(mini_site: Path) -> None:
+    from explainer.serve import error_page
+
+    facts = mini_site / FACTS
+    # An unknown key whose name turns a terminal red, and a tag whose URI hides an escape.
+    facts.write_text(facts.read_text() + '"\\e[31mred\\e[0m": x\nextra: !<tag:x%1B]0;title%07> y\n')
+    status, lines = run_check()
+    assert status == 1
+    printed = "\n".join(lines)
+    assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in printed.replace("\n", ""))
+    assert "unknown key '\\x1b[31mred\\x1b[0m'" in printed
+    from explainer.diagnostics import Diagnostic, Pos
+
+    page = error_page([Diagnostic(Pos("a\x1b.yaml", 1, 1), "error", "bad \x07 bell")]).decode()
+    assert "\x1b" not in page and "\x07" not in page and "a\\x1b.yaml" in page and "bad \\x07 bell" in page
