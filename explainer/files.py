@@ -92,9 +92,13 @@ def read_bytes(path: str, shown: str, limit: int, report: Report) -> bytes | Non
         if st.st_size > limit:
             report.error(Pos(shown), f"the file is {st.st_size} bytes; at most {limit} are allowed")
             return None
-        # O_NOFOLLOW: a link swapped in after the stat is refused, not followed.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NOFOLLOW: a link swapped in after the stat is refused, not followed; O_NONBLOCK: a
+        # named pipe swapped in does not hang the build waiting for a writer (it is refused below).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                report.error(Pos(shown), "is not a regular file")
+                return None
             # As many bytes as the stat said, plus one to notice growth: asking for the limit
             # would allocate (and free) a buffer of megabytes for every file.
             data = f.read(st.st_size + 1)

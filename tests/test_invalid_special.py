@@ -258,6 +258,31 @@ def test_a_file_that_grows_after_its_stat_is_read_whole_or_refused(mini_site: Pa
         assert [d.message for d in report.items] == [f"the file is larger than {YAML_LIMIT} bytes"]
 
 
+def test_a_named_pipe_swapped_in_after_the_stat_is_refused_without_waiting(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from explainer import files
+    from explainer.diagnostics import Report
+
+    real_stat = os.stat
+    regular = real_stat(NARRATIVE)
+    FACTS.unlink()
+    os.mkfifo(FACTS)  # a reader opening it the usual way would wait for a writer forever
+
+    def stat_before_the_swap(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        return regular if str(path) == str(FACTS) else real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files.os, "stat", stat_before_the_swap)
+    report = Report()
+    results: list[object] = []
+    reader = threading.Thread(target=lambda: results.append(files.read_bytes(str(FACTS), "facts.yaml", YAML_LIMIT, report)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "the build waited on a named pipe"
+    assert results == [None]
+    assert [d.message for d in report.items] == ["is not a regular file"]
+
+
 def test_a_huge_file_is_refused_without_reading_it(mini_site: Path) -> None:
     with NARRATIVE.open("r+b") as f:
         f.truncate(512 * 1024 * 1024)  # sparse: takes no disk space
