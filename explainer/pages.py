@@ -149,7 +149,7 @@ class Citer:
         self.publishers = publishers
         self.facts = {f.id: f for f in story.facts.facts}
         self.entries: dict[str, SourceEntry] = {}
-        self.links: dict[str, tuple[SourceEntry, str]] = {}  # each source's marker link, made at its first citation
+        self.links: dict[str, str] = {}  # each source's marker link, made at its first citation
         self.places = 0
 
     def label(self, key: str) -> str:
@@ -183,17 +183,17 @@ class Citer:
         # Plain string formatting with explicit escaping: a page has hundreds of markers, and
         # Markup.format costs several times as much for the same bytes.
         for key in unique:
-            known = self.links.get(key)
-            if known is None:  # a source's link is the same wherever the page cites it: made once
-                entry = self._entry(key)
+            entry = self._entry(key)
+            entry.backrefs.append(place)
+            link = self.links.get(key)
+            if link is None:  # a source's link is the same wherever the page cites it: made once
                 source = entry.source
                 tip = entry.label + (f": {source.title}" if source.title else "") + (f" ({source.published.human()})" if source.published else "")
                 # Screen readers read the label; hover or keyboard focus shows the same words through
                 # CSS (content: attr(aria-label)), without JavaScript and without a second copy.
                 link = f'<a class="marker" href="#source-{escape(key)}" aria-label="Source {entry.number}: {escape(tip)}">{entry.number}</a>'
-                known = self.links[key] = (entry, link)
-            known[0].backrefs.append(place)
-            links.append(known[1])
+                self.links[key] = link
+            links.append(link)
         inner = ", ".join(links)
         if fact is not None:
             inner += f'{"; " if links else ""}<a class="fact-link" href="#fact-{escape(fact)}" title="{escape(self.facts[fact].text)}">fact</a>'
