@@ -260,15 +260,11 @@ def markdown_speed(content: Path, documents: int = 200) -> float:
     """
     from markdown_it import MarkdownIt
 
+    from .floor import smallest
+
     texts = [markdown_of(story)[1] for story in sorted((content / "stories").iterdir())[:documents]]
     md = MarkdownIt()
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        for text in texts:
-            md.render(text)
-        best = min(best, time.process_time() - started)
-    return len(texts) / best
+    return len(texts) / smallest(3, lambda: [md.render(text) for text in texts])
 
 
 def hugo_path() -> str:
