@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .diagnostics import Pos, Report
+from .diagnostics import Place, Report
 from .loader import Content, Story
 from .model import Publisher, Ref
 
@@ -21,12 +21,12 @@ def check_story(story: Story, publishers: dict[str, Publisher], report: Report) 
     """Report broken references and the warnings about sources of one story."""
     f = story.facts
     sources = set(f.sources)
-    facts_by_id: dict[str, Pos] = {}
+    facts_by_id: dict[str, Place] = {}
     for fact in f.facts:
         if not fact.id:
             continue
         if fact.id in facts_by_id:
-            report.error(fact.at("id"), f"duplicate fact id '{fact.id}' (first on line {facts_by_id[fact.id].line})")
+            report.error(fact.at("id"), f"duplicate fact id '{fact.id}' (first on line {facts_by_id[fact.id][1]})")
         else:
             facts_by_id[fact.id] = fact.at("id")
     used: set[str] = set()

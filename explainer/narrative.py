@@ -14,7 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .citations import citations_plugin, escape_html, split_names
-from .diagnostics import Pos, Report
+from .diagnostics import Place, Pos, Report
 from .links import link_problem
 from .yamlread import split_lines
 
@@ -32,7 +32,7 @@ class CitedName:
 
     kind: str  # "source" or "fact"
     name: str
-    pos: Pos
+    pos: Place
 
 
 @dataclass
@@ -132,7 +132,7 @@ class _Locator:
         self.cursor[index] = start + len(content_line)
         return start
 
-    def block(self, token: Token, text: str = "") -> Pos:
+    def block(self, token: Token, text: str = "") -> Place:
         """Where a block token begins: its text's first line in its first source line."""
         index = token.map[0] if token.map else 0
         first = text.split("\n", 1)[0].strip()
@@ -140,9 +140,9 @@ class _Locator:
         start = src.find(first) if first else -1
         if start < 0:
             start = len(src) - len(src.lstrip())
-        return Pos(self.path, index + 1, start + 1)
+        return (self.path, index + 1, start + 1)
 
-    def inline(self, parent: Token, offset: int) -> Pos:
+    def inline(self, parent: Token, offset: int) -> Place:
         """The place of an offset inside an inline token's content."""
         content = parent.content
         first = parent.map[0] if parent.map else 0
@@ -160,7 +160,7 @@ class _Locator:
             self.breaks[id(parent)] = breaks
         line_in = bisect.bisect_right(breaks, offset) - 1
         col_in = offset - breaks[line_in]
-        return Pos(self.path, first + line_in + 1, starts[line_in] + col_in + 1)
+        return (self.path, first + line_in + 1, starts[line_in] + col_in + 1)
 
 
 def parse(text: str, path: str, report: Report) -> Narrative:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .diagnostics import Pos, Report
+from .diagnostics import Place, Report
 from .model import SLUG_PATTERN, Ref, Stamp
 from .yamlread import YDoc, YMap, YNode, YScalar, YSeq, describe
 
@@ -117,7 +117,7 @@ class Converter:
         self.doc = doc
         self.report = report
 
-    def error(self, pos: Pos, message: str) -> None:
+    def error(self, pos: Place, message: str) -> None:
         """Record an error in this file."""
         self.report.error(pos, message)
 
@@ -140,7 +140,7 @@ class Converter:
             return None
         fields = _fields_of(cls)  # type: ignore[arg-type]  # a class is hashable; mypy cannot tell for type[T]
         values: dict[str, Any] = dict(fixed)
-        where: dict[str, Pos] = {}
+        where: dict[str, Place] = {}
         for key, value in mapping.items:
             f = fields.get(key.value)
             if f is None:

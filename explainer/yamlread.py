@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Pos, Report
+from .diagnostics import Place, Pos, Report
 
 MAX_DEPTH = 20
 
@@ -50,7 +50,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 class YScalar:
     """A scalar exactly as written; ``plain`` when it had no quotes (so YAML 1.1 would convert it)."""
 
-    pos: Pos
+    pos: Place
     value: str
     plain: bool
     end_line: int  # 0-based line and column of the scalar's end, for the ` #` check
@@ -61,7 +61,7 @@ class YScalar:
 class YMap:
     """A mapping whose keys are scalars, in the order written."""
 
-    pos: Pos
+    pos: Place
     items: list[tuple[YScalar, YNode]] = field(default_factory=list)
 
     def get(self, key: str) -> YNode | None:
@@ -76,7 +76,7 @@ class YMap:
 class YSeq:
     """A sequence."""
 
-    pos: Pos
+    pos: Place
     items: list[YNode] = field(default_factory=list)
 
 
@@ -277,7 +277,7 @@ class _Builder:
                 self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
                 return False
             mark: Any = event.start_mark
-            start = Pos(self.path, mark.line + 1, mark.column + 1)
+            start = (self.path, mark.line + 1, mark.column + 1)
             node: YMap | YSeq = YMap(start) if kind is _MappingStart else YSeq(start)
             self._attach(node, mark)
             self.stack.append(node)
@@ -316,7 +316,7 @@ class _Builder:
             self.report.error(self._pos(mark), f"{_character(bad.group())} is not allowed")
         end: Any = event.end_mark
         # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
-        node = YScalar(Pos(self.path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
+        node = YScalar((self.path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
         self._attach(node, mark)
 
     def _attach(self, node: YNode, mark: Any) -> None:
@@ -339,7 +339,7 @@ class _Builder:
         if first is not None:
             self.report.error(key.pos, f"duplicate key '{key.value}' (first on line {first})")
             return
-        self.seen_keys[-1][key.value] = key.pos.line
+        self.seen_keys[-1][key.value] = key.pos[1]  # its line
         parent.items.append((key, node))
 
 
