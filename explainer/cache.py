@@ -21,13 +21,12 @@ import io
 import os
 import pickle
 import sys
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .files import Entry, inflate, stat_signature
+from .files import Entry, compress, decompress, stat_signature
 from .fingerprint import code_version
 from .layout import body_of
 from .loader import SiteInputs
@@ -260,7 +259,7 @@ class MemoryPageStore:
 def _page_of(data: bytes) -> StoryPage | None:
     """A stored page read back; None when the bytes are not one."""
     try:
-        page = _Unpickler(io.BytesIO(inflate(data))).load()
+        page = _Unpickler(io.BytesIO(decompress(data))).load()
     except Exception:  # any damage at all, as for the state and the kept blocks
         return None
     return page if isinstance(page, StoryPage) else None
@@ -271,7 +270,7 @@ def storable_page(page: StoryPage) -> bytes:
     story = dataclasses.replace(page.story, narrative=Narrative())
     parts = [Part(Section(p.section.title, p.section.anchor, [], p.section.is_why), p.html) for p in page.parts]
     # Compressed (quickly): a page is mostly HTML, and every byte written costs on a slow disk.
-    return zlib.compress(pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return compress(pickle.dumps(dataclasses.replace(page, story=story, parts=parts), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # Only these may be rebuilt from a saved state, besides the generator's own data classes: a cache

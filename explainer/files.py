@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import stat
-import zlib
 from dataclasses import dataclass
 
 from .diagnostics import Pos, Report
@@ -120,15 +119,32 @@ def read_bytes(path: str, shown: str, limit: int, report: Report) -> bytes | Non
 STORED_LIMIT = 64 * 1024 * 1024
 
 
-def inflate(data: bytes, limit: int = STORED_LIMIT) -> bytes:
-    """Decompress bytes a build stored (zlib), refusing (``zlib.error``) any that would exceed ``limit``.
+def compress(data: bytes) -> bytes:
+    """Compress bytes for the build's store: LZ4 frames, with a checksum of their content.
+
+    LZ4 rather than zlib: a story's kept page and blocks (about 75 KB) took zlib's fastest level
+    0.47 ms, most of what storing them cost; LZ4 takes 0.10 ms, for a store a third larger.
+    """
+    import lz4.frame  # only builds that store pages need it
+
+    packed: bytes = lz4.frame.compress(data, content_checksum=True)
+    return packed
+
+
+def decompress(data: bytes, limit: int = STORED_LIMIT) -> bytes:
+    """Bytes as ``compress`` made them, refusing (``ValueError``) any that are damaged, cut short or would exceed ``limit``.
 
     A damaged or crafted cache row of a few hundred kilobytes can otherwise inflate to gigabytes.
     """
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, limit)
-    if inflater.unconsumed_tail or not inflater.eof:
-        raise zlib.error("stored data is larger than the limit, or cut short")
+    import lz4.frame
+
+    inflater = lz4.frame.LZ4FrameDecompressor()
+    try:
+        out: bytes = inflater.decompress(data, max_length=limit)
+    except RuntimeError as exc:  # how lz4 reports a damaged frame or a wrong checksum
+        raise ValueError(f"stored data is damaged: {exc}") from exc
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("stored data is larger than the limit, or cut short")
     return out
 
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import io
 import pickle
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .files import digest, inflate
+from .files import compress, decompress, digest
 
 if TYPE_CHECKING:
     import jinja2
@@ -31,7 +30,7 @@ def body_data(blocks: dict[str, str], ld: str) -> bytes:
     """A story page's kept blocks and JSON-LD as the page store keeps them."""
     # Pickled plain strings (no escaping to do, unlike JSON), compressed quickly: a page is
     # mostly HTML, and every byte written costs on a slow disk.
-    return zlib.compress(pickle.dumps((dict(blocks), str(ld)), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return compress(pickle.dumps((dict(blocks), str(ld)), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -42,7 +41,7 @@ class _PlainUnpickler(pickle.Unpickler):
 def body_of(data: bytes) -> tuple[dict[str, str], str] | None:
     """The blocks and JSON-LD of ``body_data``; None when the data is not that."""
     try:
-        found = _PlainUnpickler(io.BytesIO(inflate(data))).load()
+        found = _PlainUnpickler(io.BytesIO(decompress(data))).load()
     except Exception:  # any damage at all: truncated, garbage, a class named
         return None
     blocks, ld = found if isinstance(found, tuple) and len(found) == 2 else (None, None)

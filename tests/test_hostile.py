@@ -136,20 +136,26 @@ def test_deep_nesting_does_not_crash_either_parser_and_stops_at_the_limit(mini_s
 
 
 def test_a_stored_row_that_would_inflate_past_the_limit_is_refused() -> None:
-    import zlib
+    import lz4.frame
 
     from explainer.cache import _page_of
     from explainer.layout import body_of
 
-    bomb = zlib.compress(b"\0" * (files_module.STORED_LIMIT + 1), 9)  # about 65 KB on disk
-    assert len(bomb) < 100_000
-    with pytest.raises(zlib.error):
-        files_module.inflate(bomb)
+    bomb = lz4.frame.compress(b"\0" * (files_module.STORED_LIMIT + 1))  # about 270 KB on disk
+    assert len(bomb) < 300_000
+    with pytest.raises(ValueError, match="larger than the limit"):
+        files_module.decompress(bomb)
     assert body_of(bomb) is None and _page_of(bomb) is None
-    fine = zlib.compress(b"x" * 1000, 1)
-    assert files_module.inflate(fine) == b"x" * 1000
-    with pytest.raises(zlib.error):
-        files_module.inflate(fine[:-5])  # cut short
+    fine = files_module.compress(b"x" * 1000)
+    assert files_module.decompress(fine) == b"x" * 1000
+    with pytest.raises(ValueError):
+        files_module.decompress(fine[:-5])  # cut short
+    flipped = bytearray(fine)
+    flipped[-1] ^= 1  # the content checksum no longer matches
+    with pytest.raises(ValueError, match="damaged"):
+        files_module.decompress(bytes(flipped))
+    with pytest.raises(ValueError):
+        files_module.decompress(fine + b"more")  # something after the frame
 
 
 def test_escape_sequences_in_content_reach_no_terminal(mini_site: Path) -> None:

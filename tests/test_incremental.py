@@ -15,7 +15,6 @@ import pickle
 import shutil
 import sqlite3
 import threading
-import zlib
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -26,6 +25,7 @@ from explainer import builder, fingerprint, parallel
 from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
+from explainer.files import compress
 from explainer.writer import output_lock, remove_tree, update_site, write_site
 
 from .conftest import FIXTURES, TEMPLATES, snapshot
@@ -355,7 +355,7 @@ def test_a_planted_page_store_row_is_refused(site_root: Path, damage: str) -> No
     (site_root / "canary").mkdir()
     store = next((site_root / ".cache").glob("*.pages.sqlite"))
     with sqlite3.connect(store) as db:
-        db.execute("UPDATE pages SET data = ?", (zlib.compress(ATTACKS[damage]),))
+        db.execute("UPDATE pages SET data = ?", (compress(ATTACKS[damage]),))
     db.close()
     replace(site_root / "templates/story.html", "Key takeaways", "The key points")  # pages come from the store
     status, out = run("build")
@@ -392,7 +392,7 @@ def test_a_layout_edit_puts_pages_together_around_their_kept_blocks(site_root: P
     if kept == "damaged":
         with sqlite3.connect(next((site_root / ".cache").glob("*.pages.sqlite"))) as db:
             # Well-formed, but a block that is not text: read back, it must be refused, not used.
-            db.execute("UPDATE bodies SET data = ?", (zlib.compress(pickle.dumps(({"main": 1}, ""))),))
+            db.execute("UPDATE bodies SET data = ?", (compress(pickle.dumps(({"main": 1}, ""))),))
         db.close()
     fetched: list[str] = []
     original = PageStore.get
