@@ -4,7 +4,7 @@ For each size, each tool builds: cold (no output, no cache), again with nothing 
 story's text is edited, and after the base template is edited. Each figure is the median of
 ``--repeat`` runs of a fresh process, timed from start to exit; peak memory is the largest sum of
 the resident memory of the tool's processes, sampled every 20 ms. Before each run the disk is flushed (``sync``).
-Nothing is deleted while a tool is measured: see ``Trash``.
+The benchmark deletes nothing while a tool is measured: see ``benchmarks/trash.py``.
 Under each size's table a line gives the machine's speed in the speed issue's own terms: how many of
 the peers' documents markdown-it-py renders a second on one core, before and after the builds.
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .generate import generate
+from .trash import Trash
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("cold", "no change", "one story edited", "template edited")
@@ -47,40 +48,6 @@ class Tool:
     clean: Callable[[], None]  # remove output and caches: the next build is cold
     edit_story: Callable[[int], None]  # the run number, so every edit differs
     edit_template: Callable[[int], None]
-
-
-class Trash:
-    """Where cleaning puts old outputs, so that no tool is measured just after a mass deletion.
-
-    On a file system like this machine's (ext4 without a journal), creating a file looks past
-    every inode freed in the last minute (six while their table is unwritten), one by one: a cold
-    build of 1000 stories right after deleting the previous site spent 2 to 6 s more in the
-    kernel than one after moving it aside. A tool's cold build would pay for the cleaning before
-    it, and each tool for the deletions of the one measured before it. So cleaning only renames,
-    and the trash is emptied before each tool, followed by a flush and a pause long enough for the
-    file system to stop looking past what was freed.
-    """
-
-    def __init__(self, folder: Path, settle: float) -> None:
-        self.folder = folder
-        self.settle = settle
-        self.count = 0
-
-    def put(self, path: Path) -> None:
-        """Move a file or folder into the trash (a rename on the same file system: nothing is freed)."""
-        if os.path.lexists(path):
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.count += 1
-            os.rename(path, self.folder / str(self.count))
-
-    def empty(self, wait: bool = True) -> None:
-        """Delete what the trash holds, flush the disk and wait ``settle`` seconds (when ``wait``, or anything was deleted)."""
-        deleted = self.folder.exists()
-        shutil.rmtree(self.folder, ignore_errors=True)
-        os.sync()
-        if self.settle > 0 and (wait or deleted):
-            print(f"  (waiting {self.settle:.0f} s for the file system to settle after deleting)", file=sys.stderr, flush=True)
-            time.sleep(self.settle)
 
 
 @dataclass
@@ -323,12 +290,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each scenario; the median is shown (default 3)")
     parser.add_argument("--work", default=str(ROOT / "build" / "compare"), help="where the sites are generated (default build/compare)")
     parser.add_argument("--only", nargs="+", choices=("explainer", "pelican", "hugo"), help="measure only these tools")
-    parser.add_argument("--settle", type=float, default=61, help="seconds to wait after deleting, before each tool (default 61; see Trash)")
+    parser.add_argument("--settle", type=float, default=61, help="seconds to wait after deleting, before each tool (default 61; see trash.py)")
     args = parser.parse_args()
     trash = Trash(Path(args.work) / "trash", args.settle)
-    measured = False  # no tool has run yet: nothing freed since, unless the trash held something
     hugo_binary = hugo_path()
     print(f"# Build times on {os.cpu_count()} cores, median of {args.repeat} runs\n", flush=True)
+    try:
+        measure_sizes(args, trash, hugo_binary)
+    finally:
+        trash.discard()  # nothing more is measured
+
+
+def measure_sizes(args: argparse.Namespace, trash: Trash, hugo_binary: str) -> None:
+    """Each size: generate the stories, measure each tool, print the table and the machine's speed."""
+    measured = False  # no tool has run yet: nothing freed since, unless the trash held something
     for size in args.sizes:
         work = Path(args.work) / str(size)
         trash.put(work)  # a previous run's
@@ -349,8 +324,6 @@ def main() -> None:
         after = markdown_speed(work / "ours" / "content")
         print(f"The machine's speed: markdown-it-py rendered {before:.0f} of the peers' documents a second on one core before "
               f"these builds and {after:.0f} after (the speed issue's machine: about 170).\n", flush=True)
-    shutil.rmtree(trash.folder, ignore_errors=True)  # nothing more is measured
-
 
 if __name__ == "__main__":
     main()

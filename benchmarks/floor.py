@@ -6,16 +6,15 @@ least a located, strict reading needs), markdown-it-py rendering every narrative
 system creating the folders and files the spec's output layout asks for. Each figure is the
 smallest of ``--repeat`` runs of one process, in wall seconds like the build times of
 ``compare.py``; this project's own cold build of the same stories is timed last, in the same run,
-for comparison.
+for comparison. Old outputs are moved aside, never deleted, before a timed run (see ``trash.py``).
 
-    python -m benchmarks.floor [--stories 1000] [--repeat 3] [--work DIR]
+    python -m benchmarks.floor [--stories 1000] [--repeat 3] [--work DIR] [--settle SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from .generate import generate
+from .trash import Trash
 
 ROOT = Path(__file__).resolve().parent.parent
 # The sizes of a built story's two files (index.html, facts.json) in the generated site: about these.
@@ -48,12 +48,6 @@ def run_python(*arguments: str, cwd: Path | None = None) -> None:
     subprocess.run([sys.executable, *arguments], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def remove(*folders: Path) -> None:
-    """Remove these folders, if they are there."""
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def write_layout(root: Path, stories: int) -> None:
     """Create ``stories`` folders of two files each, as a build's output holds, one after another."""
     page, data = b"x" * PAGE_BYTES, b"x" * DATA_BYTES
@@ -66,14 +60,25 @@ def write_layout(root: Path, stories: int) -> None:
 
 
 def main() -> None:
-    """Generate the stories, time each part, print the table."""
+    """Read the options, measure, and delete what was moved aside once nothing more is timed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", default=str(ROOT / "build" / "floor"), help="where the stories are generated (default build/floor)")
+    parser.add_argument("--settle", type=float, default=61, help="seconds to wait after deleting a previous run's files (default 61; see trash.py)")
     args = parser.parse_args()
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
+    trash = Trash(work.with_name(work.name + "-trash"), args.settle)
+    try:
+        measure(args, work, trash)
+    finally:
+        trash.discard()  # nothing more is measured
+
+
+def measure(args: argparse.Namespace, work: Path, trash: Trash) -> None:
+    """Generate the stories, time each part, print the table."""
+    trash.empty(wait=False)  # what a stopped run left, before anything is timed
+    trash.put(work)  # the previous run's stories and outputs
     generate(str(work), args.stories)
     folders = sorted((work / "content" / "stories").iterdir())
     facts = [(f / "facts.yaml").read_text(encoding="utf-8") for f in folders]
@@ -104,10 +109,15 @@ def main() -> None:
         ("Python started, jinja2 + markdown_it + yaml imported", smallest(args.repeat, lambda: run_python("-c", "import jinja2, markdown_it, yaml"))),
         (f"PyYAML (libyaml) events of {n} facts files", smallest(args.repeat, events)),
         (f"markdown-it-py rendering {n} narratives", smallest(args.repeat, render)),
-        (f"{n} folders of 2 files created (the output layout)", smallest(args.repeat, layout, lambda: remove(work / "out"))),
+        (f"{n} folders of 2 files created (the output layout)", smallest(args.repeat, layout, lambda: trash.put(work / "out"))),
     ]
-    remove(work / "out")
-    ours = smallest(args.repeat, cold_build, lambda: remove(work / "site", work / ".cache"))  # cold: no output, no cache
+    trash.put(work / "out")
+
+    def cold() -> None:  # no output, no cache
+        trash.put(work / "site")
+        trash.put(work / ".cache")
+
+    ours = smallest(args.repeat, cold_build, cold)
     print(f"# The floor under a build of {n} stories, smallest of {args.repeat} runs\n")
     print("| part | seconds | per story |")
     print("| --- | ---: | ---: |")

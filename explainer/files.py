@@ -13,6 +13,8 @@ import re
 import stat
 from dataclasses import dataclass
 
+import lz4.frame
+
 from .diagnostics import Pos, Report
 from .yamlread import position_of
 
@@ -120,31 +122,34 @@ STORED_LIMIT = 64 * 1024 * 1024
 
 
 def compress(data: bytes) -> bytes:
-    """Compress bytes for the build's store: LZ4 frames, with a checksum of their content.
+    """Compress bytes for the build's store: an LZ4 frame that records its size and a checksum of its content.
 
     LZ4 rather than zlib: a story's kept page and blocks (about 75 KB) took zlib's fastest level
     0.47 ms, most of what storing them cost; LZ4 takes 0.10 ms, for a store a third larger.
     """
-    import lz4.frame  # only builds that store pages need it
-
-    packed: bytes = lz4.frame.compress(data, content_checksum=True)
+    packed: bytes = lz4.frame.compress(data, content_checksum=True, store_size=True)
     return packed
 
 
 def decompress(data: bytes, limit: int = STORED_LIMIT) -> bytes:
-    """Bytes as ``compress`` made them, refusing (``ValueError``) any that are damaged, cut short or would exceed ``limit``.
+    """Bytes as ``compress`` made them; ``ValueError`` for any that are damaged, cut short or larger than ``limit``.
 
-    A damaged or crafted cache row of a few hundred kilobytes can otherwise inflate to gigabytes.
+    A damaged or crafted cache row of a few hundred kilobytes could otherwise inflate to
+    gigabytes. (Data that is not bytes at all raises ``TypeError``.)
     """
-    import lz4.frame
-
-    inflater = lz4.frame.LZ4FrameDecompressor()
     try:
-        out: bytes = inflater.decompress(data, max_length=limit)
+        # The size the frame declares, checked before anything is made: lz4 sets aside a buffer
+        # as large as it is allowed to fill, so allowing the limit would cost 64 MB per page read.
+        size = lz4.frame.get_frame_info(data)["content_size"]
+        if not 0 < size <= limit:
+            raise ValueError(f"stored data declares {size} bytes: not what this build writes, or larger than the limit")
+        inflater = lz4.frame.LZ4FrameDecompressor()
+        out: bytes = inflater.decompress(data, max_length=size)
     except RuntimeError as exc:  # how lz4 reports a damaged frame or a wrong checksum
         raise ValueError(f"stored data is damaged: {exc}") from exc
-    if not inflater.eof or inflater.unused_data:
-        raise ValueError("stored data is larger than the limit, or cut short")
+    # A frame that lies about its size stops short of its end, or ends early.
+    if not inflater.eof or inflater.unused_data or len(out) != size:
+        raise ValueError("stored data is cut short, or not the size it declares")
     return out
 
 

@@ -156,6 +156,11 @@ def test_a_stored_row_that_would_inflate_past_the_limit_is_refused() -> None:
         files_module.decompress(bytes(flipped))
     with pytest.raises(ValueError):
         files_module.decompress(fine + b"more")  # something after the frame
+    with pytest.raises(ValueError, match="larger than the limit"):
+        files_module.decompress(fine, limit=999)  # one byte over
+    assert files_module.decompress(fine, limit=1000) == b"x" * 1000
+    with pytest.raises(ValueError, match="declares 0 bytes"):
+        files_module.decompress(lz4.frame.compress(b"x" * 1000, store_size=False))  # no size: not ours
 
 
 def test_escape_sequences_in_content_reach_no_terminal(mini_site: Path) -> None:
