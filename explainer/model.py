@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import Place
+from .diagnostics import NOWHERE, Place
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 PUBLISHER_KINDS = ("news", "wire", "agency", "official", "other")
@@ -65,7 +65,7 @@ _MONTHS = (
 class Located:
     """Where each field's value was written, for diagnostics found after conversion."""
 
-    pos: Place = field(default=("", 0, 0), compare=False)
+    pos: Place = field(default=NOWHERE, compare=False)
     where: dict[str, Place] = field(default_factory=dict, compare=False, hash=False)
 
     def at(self, name: str) -> Place:
@@ -118,7 +118,7 @@ class Source(Located):
     """Something a story relies on; citations name it by its key."""
 
     key: str = ""
-    publisher: Ref = field(default=Ref("", ("", 0, 0)), metadata=spec("ref", required=True, doc="a publisher id from publishers.yaml"))
+    publisher: Ref = field(default=Ref("", NOWHERE), metadata=spec("ref", required=True, doc="a publisher id from publishers.yaml"))
     title: str | None = field(default=None, metadata=spec("text", doc="the title of the article or statement"))
     url: str | None = field(default=None, metadata=spec("url", doc="its address"))
     author: str | None = field(default=None, metadata=spec("text", doc="who wrote it"))
@@ -146,7 +146,7 @@ class Quote(Located):
 
     text: str = field(default="", metadata=spec("text", required=True, doc="the words quoted"))
     speaker: str = field(default="", metadata=spec("text", required=True, doc="who said them"))
-    source: Ref = field(default=Ref("", ("", 0, 0)), metadata=spec("ref", required=True, doc="the source key where the quote was reported"))
+    source: Ref = field(default=Ref("", NOWHERE), metadata=spec("ref", required=True, doc="the source key where the quote was reported"))
     context: str | None = field(default=None, metadata=spec("text", doc="when and where it was said"))
 
 

@@ -256,8 +256,8 @@ class _Builder:
         self.documents = 0
         self.failed = False
 
-    def _pos(self, mark: Any) -> Pos:
-        return Pos(self.path, mark.line + 1, mark.column + 1)
+    def _pos(self, mark: Any) -> Place:
+        return (self.path, mark.line + 1, mark.column + 1)
 
     def _fail(self, mark: Any, message: str) -> None:
         self.report.error(self._pos(mark), message)
@@ -277,7 +277,7 @@ class _Builder:
                 self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
                 return False
             mark: Any = event.start_mark
-            start = (self.path, mark.line + 1, mark.column + 1)
+            start = self._pos(mark)
             node: YMap | YSeq = YMap(start) if kind is _MappingStart else YSeq(start)
             self._attach(node, mark)
             self.stack.append(node)
@@ -316,7 +316,7 @@ class _Builder:
             self.report.error(self._pos(mark), f"{_character(bad.group())} is not allowed")
         end: Any = event.end_mark
         # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
-        node = YScalar((self.path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
+        node = YScalar(self._pos(mark), value, not event.style, end.line, end.column)
         self._attach(node, mark)
 
     def _attach(self, node: YNode, mark: Any) -> None:
