@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -192,6 +192,7 @@ def build(
     jobs: int = 1,
     touched: set[str] | None = None,
     sink: Callable[[dict[str, bytes]], None] | None = None,
+    seen: Mapping[str, os.stat_result] | None = None,
 ) -> BuildResult:
     """Check the content, then render it in memory; nothing is rendered while the content has errors.
 
@@ -201,7 +202,8 @@ def build(
     ``touched`` (the preview, told by file-system events) names the only story folders that may
     have changed since the state was made; the others are not even looked at. ``sink``, when
     given, receives the stories' own pages as they are made (a new site written as it is built,
-    never held in memory whole); they are then not in the result's ``files``.
+    never held in memory whole); they are then not in the result's ``files``. ``seen`` holds the
+    stat of entries under the content folder taken before the build began (see fingerprint).
     """
     global _CONTEXT
     options = options or RenderOptions()
@@ -240,7 +242,7 @@ def build(
             renderer.keys.update(outputs)  # type: ignore[union-attr]  # settled only with a renderer
             continue
         trusted = touched is not None and e.name not in touched and old is not None
-        signature = old.signature if trusted and old is not None else story_signature(e.path)
+        signature = old.signature if trusted and old is not None else story_signature(e.path, seen)
         if old is not None and old.signature == signature and old.checked_with == inputs.digest:
             if old.listed is None or renderer is None or not renderer.shows(old.listed):
                 records[e.name] = old

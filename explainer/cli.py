@@ -104,12 +104,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Check, render and, when all is well, put the site in place; only what changed since the last build is redone."""
     started = time.perf_counter()
     cache_file, inputs, settled = None, None, False
+    seen: dict[str, os.stat_result] = {}  # every entry under the content folder, as the fingerprint found it
     if not args.no_cache:
         # The folders as typed too: diagnostics kept in the state show them that way.
         folders = (args.content, args.templates, args.out)
         identity = (*(os.path.abspath(p) for p in folders), *folders)
         cache_file = fingerprint.state_path(args.cache, *identity, f"drafts={args.drafts} base_url={args.base_url!r}")
-        inputs, settled = fingerprint.inputs_digest(args.content, args.templates)  # before anything is read
+        inputs, settled = fingerprint.inputs_digest(args.content, args.templates, seen)  # before anything is read
         if _unchanged(args, cache_file, inputs, started):
             return 0
     from .cache import BuildState, PageStore, load_state
@@ -136,7 +137,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         with output_lock(args.out, waiting):
             if cache_file is not None:
                 fingerprint.forget(fingerprint.fingerprint_path(cache_file))  # this build may change the site
-            return _build_into(args, options, state, cache_file, why, progress, started, inputs if settled else None)
+            return _build_into(args, options, state, cache_file, why, progress, started, inputs if settled else None, seen)
     except OSError as exc:  # the folder that holds the output folder cannot be used at all
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
@@ -146,11 +147,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildState, cache_file: str | None, why: str | None,
-                progress: Progress, started: float, inputs: str | None) -> int:
+                progress: Progress, started: float, inputs: str | None, seen: dict[str, os.stat_result]) -> int:
     """The build proper, and the writing of its outputs, while this process holds the output folder.
 
     ``inputs``, the fingerprint of the inputs as they were before the build read them, is saved
-    with the outputs' after a successful build, for the next rebuild's shortcut.
+    with the outputs' after a successful build, for the next rebuild's shortcut. ``seen``: the
+    stat of each entry under the content folder that fingerprint took, which the build reuses.
     """
     from .builder import build
     from .diagnostics import format_text
@@ -162,7 +164,8 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
             # Nothing of an earlier build can be kept: write the new site beside the old one as it
             # is made, so it is never held in memory whole, and swap it in once it is complete.
             staged = StagedSite(args.out)
-        result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=staged.add if staged else None)
+        sink = staged.add if staged else None
+        result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=sink, seen=seen)
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -166,17 +166,26 @@ def story_folders(path: str, shown: str, report: Report) -> list[Entry]:
     return folders
 
 
-def story_signature(path: str) -> tuple[object, ...]:
+def story_signature(path: str, seen: Mapping[str, os.stat_result] | None = None) -> tuple[object, ...]:
     """What changes whenever a story folder's files may have: the stat signatures of the folder and both files.
 
     A folder inside a story folder is ignored but checked for symbolic links; a link added deep
     inside it changes only its own folder, so then every folder below is part of the signature.
+    ``seen`` holds entries already stat-ed (without following links) by path, taken before the
+    story was read, as the signature must be.
     """
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return (None,)
-    files = (stat_signature(os.path.join(path, "facts.yaml")), stat_signature(os.path.join(path, "explainer.md")))
+    seen = seen or {}
+    st = seen.get(path)
+    if st is None:
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return (None,)
+    facts, narrative = os.path.join(path, "facts.yaml"), os.path.join(path, "explainer.md")
+    files = (
+        signature_of(found) if (found := seen.get(facts)) is not None else stat_signature(facts),
+        signature_of(found) if (found := seen.get(narrative)) is not None else stat_signature(narrative),
+    )
     signature: tuple[object, ...] = (signature_of(st), *files)
     if st.st_nlink != 2:  # a folder without subfolders has two links (on file systems that count them)
         for folder, dirs, _files in os.walk(path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer import builder, fingerprint, parallel
+from explainer import builder, fingerprint, loader, parallel
 from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
@@ -202,6 +202,24 @@ def test_a_rebuild_with_nothing_to_do_stops_at_the_fingerprint(site_root: Path, 
     # --strict fails on that warning, as a full build would, rather than taking the shortcut.
     status, strict = run("build", "--strict")
     assert status == 1 and "build failed: 0 error(s), 1 warning(s)" in strict
+
+
+def test_story_signatures_are_taken_from_the_fingerprints_walk(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build reuses the stat the fingerprint took of each story folder and file: the same signature, not asked again."""
+    seen: dict[str, os.stat_result] = {}
+    fingerprint.inputs_digest("content", "templates", seen)
+    folders = [os.path.join("content", "stories", name) for name in sorted(os.listdir("content/stories"))]
+    asked = [loader.story_signature(folder) for folder in folders]
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("stat asked again")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "stat", refuse)
+        assert [loader.story_signature(folder, seen) for folder in folders] == asked
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    assert loader.story_signature(os.path.join("content", "stories", "first-story"), seen) == asked[folders.index(STORY)]  # as seen before the edit
+    assert loader.story_signature(os.path.join("content", "stories", "first-story")) != asked[folders.index(STORY)]
 
 
 def test_a_build_drops_the_fingerprint_before_it_writes(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
