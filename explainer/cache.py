@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import io
 import os
 import pickle
+import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .files import Entry, compress, decompress, stat_signature
-from .fingerprint import code_version
+from .files import Entry, compress, decompress, signature_of, stat_signature
+from .fingerprint import changes_path, code_version
 from .layout import body_of
 from .loader import SiteInputs
 from .narrative import Narrative, Section
@@ -75,10 +77,11 @@ class BuildState:
     site_inputs: tuple[SiteInputs, list[Diagnostic]] | None = field(default=None, compare=False)  # loader.load_site's, with its diagnostics
     # The contexts of the last build that succeeded, and each story's own outputs with their keys (see builder).
     settled: tuple[tuple[bytes, ...], dict[str, tuple[tuple[str, bytes], ...]]] | None = field(default=None, compare=False)
+    saved: Saved | None = field(default=None, compare=False)  # what the files under .cache/ hold of this state (see save_state)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("environment", "compiled_dir", "pages", "listing", "site_inputs", "settled"):
+        for name in ("environment", "compiled_dir", "pages", "listing", "site_inputs", "settled", "saved"):
             state[name] = None
         state["fragments"] = {key: str(text) for key, text in self.fragments.items()}  # plain text, not markup
         return state
@@ -314,9 +317,76 @@ class _Unpickler(pickle.Unpickler):
         return found
 
 
-# A saved state starts with this line and the version of the code that wrote it, so that a state
-# from other code is recognised as such before anything in it is read (its classes may differ).
+# A saved state is a snapshot (the .pickle file) and the changes of the builds since (the
+# .changes file beside it): a build that changed one story appends that story's record, its list
+# entries and its outputs' keys, a few kilobytes, rather than writing the whole state again (2.8 MB
+# at 1000 stories, 30-45 ms). Once the changes reach a quarter of the snapshot, the next build
+# writes a new snapshot, so loading never reads much more than the state itself.
+#
+# The snapshot starts with this line, the version of the code that wrote it, and a token drawn
+# for it: a state from other code is recognised before anything in it is read (its classes may
+# differ), and changes are applied only to the snapshot whose token they carry.
 _HEADER = b"explainer build state "
+_CHANGES = b"explainer build changes "
+_ENTRY = struct.Struct(">I16s")  # each change: its length and a digest of its bytes, then the bytes
+CHANGES_FLOOR = 64 * 1024  # a small site's changes may grow to this before its snapshot is written again
+
+
+@dataclass
+class Saved:
+    """What the cache files hold of a state, as loaded or last saved: what the next save compares with."""
+
+    snapshot: tuple[int, ...] | None  # the snapshot file's stat signature
+    token: bytes
+    version: str
+    size: int  # of the snapshot
+    changes_end: int  # where the changes file's last whole entry ends (0: no file yet; -1: one the next save must not append to)
+    stories: dict[str, StoryRecord]
+    fragments: dict[tuple[bytes, int, bytes], str]
+    outputs: dict[str, tuple[bytes, tuple[int, ...] | None]]
+
+    @staticmethod
+    def of(state: BuildState, snapshot: tuple[int, ...] | None, token: bytes, size: int, changes_end: int) -> Saved:
+        """A record of ``state`` as the files now hold it (copies of its tables: a build replaces them)."""
+        return Saved(snapshot, token, state.version, size, changes_end, dict(state.stories), dict(state.fragments), dict(state.outputs))
+
+    def changes(self, state: BuildState) -> dict[str, Any]:
+        """What ``state`` holds that the files do not: changed and removed entries, and the few single values."""
+        stories = {slug: r for slug, r in state.stories.items() if (old := self.stories.get(slug)) is not r and old != r}
+        return {
+            "stories": stories,
+            "stories gone": [slug for slug in self.stories if slug not in state.stories],
+            "fragments": {key: str(text) for key, text in state.fragments.items() if self.fragments.get(key) != text},
+            "fragments gone": [key for key in self.fragments if key not in state.fragments],
+            "outputs": {path: kept for path, kept in state.outputs.items() if self.outputs.get(path) != kept},
+            "outputs gone": [path for path in self.outputs if path not in state.outputs],
+            "marker": state.marker,
+            "analyses": state.analyses,
+        }
+
+
+def _apply(state: BuildState, changes: dict[str, Any]) -> None:
+    """Bring a loaded snapshot up to date with one build's changes."""
+    fragments = state.fragments if isinstance(state.fragments, dict) else dict(state.fragments)  # a loaded state's is a dict
+    for table, name in ((state.stories, "stories"), (fragments, "fragments"), (state.outputs, "outputs")):
+        table.update(changes[name])
+        for key in changes[name + " gone"]:
+            table.pop(key, None)
+    state.fragments = fragments
+    state.marker, state.analyses = changes["marker"], changes["analyses"]
+
+
+def _load(data: bytes) -> Any:
+    """Unpickle cache data with only the classes a state may hold (see _Unpickler)."""
+    # Loading makes some hundred thousand objects at once: the cyclic garbage collector would
+    # walk them again and again meanwhile, so it is paused (the command line then freezes them).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Unpickler(io.BytesIO(data)).load()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def load_state(path: str) -> tuple[BuildState, str | None]:
@@ -324,6 +394,7 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
     version = code_version()
     try:
         with open(path, "rb") as f:
+            snapshot = signature_of(os.fstat(f.fileno()))
             data = f.read()
     except FileNotFoundError:
         return BuildState(version=version), None
@@ -332,32 +403,85 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
     header, _, body = data.partition(b"\n")
     if not header.startswith(_HEADER):  # damaged, or written by code older than the header
         return BuildState(version=version), "it is damaged or from an older version of the generator"
-    if header != _HEADER + version.encode():
+    written_by, _, token = header[len(_HEADER):].partition(b" ")
+    if written_by != version.encode():
         return BuildState(version=version), "another version of the generator wrote it"
-    # Loading makes some hundred thousand objects at once: the cyclic garbage collector would
-    # walk them again and again meanwhile, so it is paused (the command line then freezes them).
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        state = _Unpickler(io.BytesIO(body)).load()
+        state = _load(body)
     except Exception:  # any damage at all: truncated, garbage, a class that no longer exists
         return BuildState(version=version), "it is damaged"
-    finally:
-        if collecting:
-            gc.enable()
-    if not isinstance(state, BuildState) or state.version != version:
+    if not isinstance(state, BuildState) or state.version != version or not token:
         return BuildState(version=version), "another version of the generator wrote it"
+    try:
+        changes_end = _read_changes(changes_path(path), token, state)
+    except Exception:  # changes that passed their digest but do not apply: not this code's
+        return BuildState(version=version), "it is damaged"
+    state.saved = Saved.of(state, snapshot, token, len(data), changes_end)
     return state, None
 
 
+def _read_changes(path: str, token: bytes, state: BuildState) -> int:
+    """Apply the changes saved after the snapshot whose token is ``token``; where the last whole one ends.
+
+    Changes of another snapshot (one replaced since) are ignored. Reading stops at the first entry
+    cut short or damaged, as by a build killed while it appended: the state is then as the builds
+    before it left it, older than the output folder, which only costs the next build time (it
+    looks at the files whose signature the state does not know). -1 then, or when the file
+    belongs to another snapshot: the next save writes a new snapshot rather than append after it.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return -1
+    first = _CHANGES + token + b"\n"
+    if not data.startswith(first):
+        return -1
+    at = len(first)
+    while at < len(data):
+        if at + _ENTRY.size > len(data):
+            return -1
+        length, check = _ENTRY.unpack_from(data, at)
+        entry = data[at + _ENTRY.size : at + _ENTRY.size + length]
+        if len(entry) != length or hashlib.blake2b(entry, digest_size=16).digest() != check:
+            return -1
+        _apply(state, _load(entry))
+        at += _ENTRY.size + length
+    return at
+
+
 def save_state(path: str, state: BuildState) -> None:
-    """Save the state atomically: a build killed meanwhile leaves the previous state or none."""
+    """Save the state: its changes appended when the files hold the rest, otherwise a new snapshot.
+
+    Either way a build killed meanwhile leaves the previous state or none (a change cut short is
+    ignored when loading).
+    """
+    saved = state.saved
+    changes = changes_path(path)
+    if saved is not None and saved.version == state.version and saved.changes_end >= 0:
+        try:
+            here = stat_signature(path) == saved.snapshot and _size(changes) == saved.changes_end
+        except OSError:
+            here = False
+        entry = pickle.dumps(saved.changes(state), protocol=pickle.HIGHEST_PROTOCOL) if here else b""
+        if here and saved.changes_end + len(entry) <= max(saved.size // 4, CHANGES_FLOOR):
+            with open(changes, "ab") as f:
+                if saved.changes_end == 0:
+                    f.write(_CHANGES + saved.token + b"\n")
+                f.write(_ENTRY.pack(len(entry), hashlib.blake2b(entry, digest_size=16).digest()) + entry)
+                end = f.tell()
+            state.saved = Saved.of(state, saved.snapshot, saved.token, saved.size, end)
+            return
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    token = os.urandom(16).hex().encode()
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as f:
-            f.write(_HEADER + state.version.encode() + b"\n")
+            f.write(_HEADER + state.version.encode() + b" " + token + b"\n")
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            size = f.tell()
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -365,3 +489,17 @@ def save_state(path: str, state: BuildState) -> None:
         except OSError:
             pass
         raise
+    # The old changes carry the old snapshot's token: left behind by a build killed here, they are ignored.
+    try:
+        os.remove(changes)
+    except FileNotFoundError:
+        pass
+    state.saved = Saved.of(state, stat_signature(path), token, size, 0)
+
+
+def _size(path: str) -> int:
+    """A file's size; 0 when there is none."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

@@ -146,7 +146,7 @@ def inputs_digest(content_dir: str, templates_dir: str, seen: dict[str, os.stat_
 
 
 def outputs_digest(out_dir: str, state_file: str) -> str | None:
-    """The fingerprint of the output folder as it is and of the saved build state; None when it cannot vouch for them."""
+    """The fingerprint of the output folder as it is and of the saved build state (both its files); None when it cannot vouch for them."""
     h = hashlib.blake2b(digest_size=16)
     if _walk(out_dir, h) is None:
         return None
@@ -155,6 +155,13 @@ def outputs_digest(out_dir: str, state_file: str) -> str | None:
     except OSError:
         return None
     h.update(f"{st.st_ino} {st.st_dev} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}".encode())
+    try:
+        st = os.stat(changes_path(state_file))
+        h.update(f" {st.st_ino} {st.st_dev} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}".encode())
+    except FileNotFoundError:
+        h.update(b" no changes")
+    except OSError:
+        return None
     h.update(code_version().encode())
     return h.hexdigest()
 
@@ -172,6 +179,11 @@ class Fingerprint:
     def dump(self) -> str:
         """The fingerprint as the text of its file."""
         return f"{self.inputs}\n{self.outputs}\n{self.files} {self.warnings}\n{self.diagnostics}"
+
+
+def changes_path(state_file: str) -> str:
+    """Where the changes saved after the snapshot ``state_file`` are kept (see cache.save_state)."""
+    return state_file.removesuffix(".pickle") + ".changes"
 
 
 def fingerprint_path(state_file: str) -> str:

@@ -8,12 +8,14 @@ from other code, or deleted mid-way only costs time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import marshal
 import os
 import pickle
 import shutil
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer import builder, fingerprint, loader, parallel
+from explainer import builder, cache, fingerprint, loader, parallel
 from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
@@ -328,6 +330,95 @@ def test_a_damaged_or_foreign_cache_means_a_full_build(site_root: Path, damage: 
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
     assert load_state(str(cache_file(site_root)))[1] is None  # the next build saved a good one
+
+
+def changes_file(root: Path) -> Path:
+    return Path(fingerprint.changes_path(str(cache_file(root))))
+
+
+def build_and_save(root: Path) -> BuildState:
+    """What the command line does with its cache, in this process: load, build, write the site, save; the state saved."""
+    path = str(cache_file(root))
+    state, why = load_state(path)
+    assert why is None
+    result = build("content", "templates", state=state, out_dir="site")
+    assert result.ok()
+    update_site("site", result.files, set(state.outputs) - set(result.keys))
+    state.record_outputs("site", result.keys, set(result.files))
+    save_state(path, state)
+    return state
+
+
+def same_tables(loaded: BuildState, saved: BuildState) -> bool:
+    return (loaded.stories, dict(loaded.fragments), loaded.outputs, loaded.marker, loaded.analyses) == (
+        saved.stories, {key: str(text) for key, text in saved.fragments.items()}, saved.outputs, saved.marker, saved.analyses)
+
+
+def test_a_small_change_is_appended_to_the_saved_state_and_loads_back_whole(site_root: Path) -> None:
+    assert run("build")[0] == 0
+    snapshot = cache_file(site_root).read_bytes()
+    steps = [
+        lambda: replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare"),
+        lambda: replace(site_root / STORY / "facts.yaml", "A pad was damaged", "A launch pad was damaged"),  # list entries change too
+        lambda: shutil.rmtree(site_root / "content/stories/second-story"),  # entries go
+    ]
+    sizes = []
+    for step in steps:
+        step()
+        saved = build_and_save(site_root)
+        assert cache_file(site_root).read_bytes() == snapshot  # not written again
+        sizes.append(changes_file(site_root).stat().st_size)
+        loaded, why = load_state(str(cache_file(site_root)))
+        assert why is None and same_tables(loaded, saved)
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3 and sizes[-1] < len(snapshot)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "changed byte", "another snapshot's", "foreign object"])
+def test_damaged_changes_cost_only_time_and_the_next_save_starts_afresh(site_root: Path, damage: str) -> None:
+    assert run("build")[0] == 0
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    assert run("build")[0] == 0
+    changes = changes_file(site_root)
+    data = changes.read_bytes()
+    header, _, entries = data.partition(b"\n")
+    if damage == "cut short":  # as a build killed while it appended leaves them
+        changes.write_bytes(data[:-7])
+    elif damage == "changed byte":
+        changes.write_bytes(data[:-20] + bytes([data[-20] ^ 1]) + data[-19:])
+    elif damage == "another snapshot's":
+        changes.write_bytes(header[:-4] + b"beef\n" + entries)
+    else:  # an entry whose digest is right but which would run a command when loaded: refused
+        payload = ATTACKS["foreign object"]
+        changes.write_bytes(header + b"\n" + struct.pack(">I16s", len(payload), hashlib.blake2b(payload, digest_size=16).digest()) + payload)
+    replace(site_root / STORY / "facts.yaml", "A pad was damaged", "A launch pad was damaged")
+    before = cache_file(site_root).stat()
+    status, err = run("build")
+    assert status == 0, err
+    assert not (site_root / "pwned").exists()
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+    # The next save did not append after what it could not read: a new snapshot, and no changes yet.
+    assert (cache_file(site_root).stat().st_ino, cache_file(site_root).stat().st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
+    assert not changes.exists()
+    assert load_state(str(cache_file(site_root)))[1] is None
+
+
+def test_the_state_is_written_whole_again_once_its_changes_grow(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "CHANGES_FLOOR", 0)  # only the quarter of the snapshot counts
+    assert run("build")[0] == 0
+    first = cache_file(site_root).read_bytes()
+    written_whole = 0
+    for i in range(12):
+        replace(site_root / STORY / "facts.yaml", "A pad was damaged" if i == 0 else f"damaged {i - 1}", f"damaged {i}")
+        saved = build_and_save(site_root)
+        if not changes_file(site_root).exists():
+            written_whole += 1
+            assert cache_file(site_root).read_bytes() != first
+        else:
+            assert changes_file(site_root).stat().st_size <= len(cache_file(site_root).read_bytes()) // 4
+        loaded, why = load_state(str(cache_file(site_root)))
+        assert why is None and same_tables(loaded, saved)
+    assert written_whole >= 2
 
 
 def test_a_cache_deleted_during_a_build_costs_nothing_but_time(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
