@@ -66,6 +66,9 @@ class BuildState:
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
     marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
+    # Every entry of the output folder as the last build left it, for the fingerprint (see
+    # fingerprint.update_entries): a rebuild looks again only at what it wrote. None: not known.
+    site_entries: dict[str, tuple[int, ...]] | None = None
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
@@ -344,11 +347,13 @@ class Saved:
     stories: dict[str, StoryRecord]
     fragments: dict[tuple[bytes, int, bytes], str]
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]]
+    site_entries: dict[str, tuple[int, ...]]
 
     @staticmethod
     def of(state: BuildState, snapshot: tuple[int, ...] | None, token: bytes, size: int, changes_end: int) -> Saved:
         """A record of ``state`` as the files now hold it (copies of its tables: a build replaces them)."""
-        return Saved(snapshot, token, state.version, size, changes_end, dict(state.stories), dict(state.fragments), dict(state.outputs))
+        tables = dict(state.stories), dict(state.fragments), dict(state.outputs), dict(state.site_entries or {})
+        return Saved(snapshot, token, state.version, size, changes_end, *tables)
 
     def changes(self, state: BuildState) -> dict[str, Any]:
         """What ``state`` holds that the files do not: changed and removed entries, and the few single values."""
@@ -360,6 +365,8 @@ class Saved:
             "fragments gone": [key for key in self.fragments if key not in state.fragments],
             "outputs": {path: kept for path, kept in state.outputs.items() if self.outputs.get(path) != kept},
             "outputs gone": [path for path in self.outputs if path not in state.outputs],
+            "site entries": None if state.site_entries is None else {p: n for p, n in state.site_entries.items() if self.site_entries.get(p) != n},
+            "site entries gone": [] if state.site_entries is None else [p for p in self.site_entries if p not in state.site_entries],
             "marker": state.marker,
             "analyses": state.analyses,
         }
@@ -374,6 +381,13 @@ def _apply(state: BuildState, changes: dict[str, Any]) -> None:
             table.pop(key, None)
     state.fragments = fragments
     state.marker, state.analyses = changes["marker"], changes["analyses"]
+    if changes["site entries"] is None:
+        state.site_entries = None
+    else:
+        state.site_entries = state.site_entries if state.site_entries is not None else {}
+        state.site_entries.update(changes["site entries"])
+        for path in changes["site entries gone"]:
+            state.site_entries.pop(path, None)
 
 
 def _load(data: bytes) -> Any:

@@ -156,7 +156,7 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     """
     from .builder import build
     from .diagnostics import format_text
-    from .writer import OutputError, StagedSite, clean_leftovers, update_site, write_site
+    from .writer import MARKER, OutputError, StagedSite, clean_leftovers, update_site, write_site
 
     staged = None
     try:
@@ -208,8 +208,14 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         return 1
     if result.learnt or remove or why is not None:
         state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
+        if cache_file is not None:
+            # For the fingerprint: a folder replaced whole is looked at whole, otherwise only what was written.
+            replaced = staged is not None or not result.kept or state.site_entries is None
+            touched = (*result.files, *remove, MARKER) if result.files or remove else ()
+            entries = fingerprint.output_entries(args.out) if replaced else fingerprint.update_entries(state.site_entries or {}, args.out, touched)
+            state.site_entries = entries
         _save(cache_file, state)
-    if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file)):
+    if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file, state.site_entries)):
         fingerprint.save(fingerprint.fingerprint_path(cache_file), fingerprint.Fingerprint(inputs, outputs, len(result.keys), warnings, printed))
     took = time.perf_counter() - started
     wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files) + result.streamed} files"

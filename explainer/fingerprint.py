@@ -20,6 +20,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Iterable
 
 FORMAT = 1  # of the saved state; part of the code version
 
@@ -145,11 +146,76 @@ def inputs_digest(content_dir: str, templates_dir: str, seen: dict[str, os.stat_
     return h.hexdigest(), max(content[0], templates[0]) < now - margin
 
 
-def outputs_digest(out_dir: str, state_file: str) -> str | None:
-    """The fingerprint of the output folder as it is and of the saved build state (both its files); None when it cannot vouch for them."""
-    h = hashlib.blake2b(digest_size=16)
-    if _walk(out_dir, h) is None:
+Entries = dict[str, tuple[int, ...]]  # the output folder's entries by path within it ("" for the folder), with their stat numbers
+
+
+def _numbers(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_dev, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def output_entries(out_dir: str) -> Entries | None:
+    """Every entry under the output folder with its stat numbers; None when they cannot vouch for it (a link, an unreadable folder)."""
+    try:
+        entries = {"": _numbers(os.stat(out_dir))}
+    except OSError:
         return None
+    stack = [("", out_dir)]
+    while stack:
+        within, folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
+                        return None
+                    path = f"{within}/{e.name}" if within else e.name
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append((path, e.path))
+                    entries[path] = _numbers(st)
+        except OSError:
+            return None
+    return entries
+
+
+def update_entries(entries: Entries, out_dir: str, touched: Iterable[str]) -> Entries | None:
+    """The entries after a build wrote or removed ``touched`` (paths within the output folder): those and every folder above them looked at again.
+
+    What it does not look at stays as recorded: if anything else changed meanwhile, the digest
+    differs from the folder's, and the next rebuild takes the long way, never a wrong shortcut.
+    """
+    paths = {""}
+    for path in touched:
+        parts = path.split("/")
+        paths.update("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    entries = dict(entries)
+    for path in paths:
+        try:
+            st = os.stat(out_dir) if not path else os.lstat(os.path.join(out_dir, *path.split("/")))
+        except FileNotFoundError:
+            entries.pop(path, None)
+            continue
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return None
+        entries[path] = _numbers(st)
+    return entries
+
+
+def outputs_digest(out_dir: str, state_file: str, entries: Entries | None = None) -> str | None:
+    """The fingerprint of the output folder and of the saved build state (both its files); None when it cannot vouch for them.
+
+    ``entries``, when given, are taken for the folder's (see update_entries) rather than looking at every file again.
+    """
+    entries = entries if entries is not None else output_entries(out_dir)
+    if entries is None:
+        return None
+    h = hashlib.blake2b(digest_size=16)
+    # In order of path, so that entries kept and updated give the same digest as looking afresh.
+    paths = sorted(entries)
+    for part in ("\0".join(paths).encode("utf-8", "surrogateescape"), repr([entries[p] for p in paths]).encode()):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
     try:
         st = os.stat(state_file)
     except OSError:

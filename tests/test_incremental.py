@@ -156,6 +156,8 @@ def test_cli_builds_with_the_cache_equal_full_builds_after_every_edit(site_root:
         if full_status == 0:
             assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
             rewrote[name] = err.splitlines()[-1]
+            # What the build recorded of the output folder, mostly without looking again, is what is there.
+            assert load_state(str(cache_file(site_root)))[0].site_entries == fingerprint.output_entries("site"), name
             if name != "link deep in that folder":  # a link anywhere: the fingerprint cannot vouch for it
                 again, again_err = without_building(monkeypatch, "build", "--jobs", str(jobs))
                 assert again == 0 and diagnostics(again_err) == diagnostics(err), name
@@ -222,6 +224,25 @@ def test_story_signatures_are_taken_from_the_fingerprints_walk(site_root: Path, 
     replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
     assert loader.story_signature(os.path.join("content", "stories", "first-story"), seen) == asked[folders.index(STORY)]  # as seen before the edit
     assert loader.story_signature(os.path.join("content", "stories", "first-story")) != asked[folders.index(STORY)]
+
+
+def test_a_file_put_in_the_output_by_hand_is_seen_after_an_incremental_build(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settled_at_once(monkeypatch)
+    assert run("build")[0] == 0
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    assert run("build")[0] == 0  # its fingerprint comes from the entries it looked at again
+    assert without_building(monkeypatch, "build")[0] == 0
+    (site_root / "site/first-story/notes.txt").write_text("mine\n")
+    calls: list[object] = []
+    original = builder.build
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "build", counted)
+    assert run("build")[0] == 0 and calls  # not the shortcut: the folder is not as the build left it
+    assert (site_root / "site/first-story/notes.txt").read_text() == "mine\n"
 
 
 def test_a_build_drops_the_fingerprint_before_it_writes(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
