@@ -66,8 +66,9 @@ class BuildState:
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
     marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
-    # Every entry of the output folder as the last build left it, for the fingerprint (see
-    # fingerprint.update_entries): a rebuild looks again only at what it wrote. None: not known.
+    # Every entry of the output folder, for the fingerprint (see fingerprint.update_entries): what
+    # the last builds wrote as they left it, the rest as last seen when the whole folder was
+    # looked at (a build that missed the shortcut and learnt nothing looks again). None: not known.
     site_entries: dict[str, tuple[int, ...]] | None = None
     in_memory: bool = False  # keep each story's parsed form too (the preview, never a saved state)
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
@@ -474,13 +475,13 @@ def save_state(path: str, state: BuildState) -> None:
     """
     saved = state.saved
     changes = changes_path(path)
-    if saved is not None and saved.version == state.version and saved.changes_end >= 0:
+    if saved is not None and saved.snapshot is not None and saved.version == state.version and saved.changes_end >= 0:
         try:
-            here = stat_signature(path) == saved.snapshot and _size(changes) == saved.changes_end
+            files_as_loaded = stat_signature(path) == saved.snapshot and _size(changes) == saved.changes_end
         except OSError:
-            here = False
-        entry = pickle.dumps(saved.changes(state), protocol=pickle.HIGHEST_PROTOCOL) if here else b""
-        if here and saved.changes_end + len(entry) <= max(saved.size // 4, CHANGES_FLOOR):
+            files_as_loaded = False
+        entry = pickle.dumps(saved.changes(state), protocol=pickle.HIGHEST_PROTOCOL) if files_as_loaded else b""
+        if files_as_loaded and saved.changes_end + _ENTRY.size + len(entry) <= max(saved.size // 4, CHANGES_FLOOR):
             with open(changes, "ab") as f:
                 if saved.changes_end == 0:
                     f.write(_CHANGES + saved.token + b"\n")
@@ -503,12 +504,16 @@ def save_state(path: str, state: BuildState) -> None:
         except OSError:
             pass
         raise
-    # The old changes carry the old snapshot's token: left behind by a build killed here, they are ignored.
+    # The old changes carry the old snapshot's token: left behind (by a build killed here, or a
+    # removal refused), they are ignored when loading, and the next save starts a new snapshot.
+    changes_end = 0
     try:
         os.remove(changes)
     except FileNotFoundError:
         pass
-    state.saved = Saved.of(state, stat_signature(path), token, size, 0)
+    except OSError:
+        changes_end = -1
+    state.saved = Saved.of(state, stat_signature(path), token, size, changes_end)
 
 
 def _size(path: str) -> int:

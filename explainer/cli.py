@@ -211,9 +211,14 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         if cache_file is not None:
             # For the fingerprint: a folder replaced whole is looked at whole, otherwise only what was written.
             replaced = staged is not None or not result.kept or state.site_entries is None
-            touched = (*result.files, *remove, MARKER) if result.files or remove else ()
-            entries = fingerprint.output_entries(args.out) if replaced else fingerprint.update_entries(state.site_entries or {}, args.out, touched)
+            written = (*result.files, *remove, MARKER) if result.files or remove else ()
+            entries = fingerprint.output_entries(args.out) if replaced else fingerprint.update_entries(state.site_entries or {}, args.out, written)
             state.site_entries = entries
+        _save(cache_file, state)
+    elif cache_file is not None and (entries := fingerprint.output_entries(args.out)) != state.site_entries:
+        # Nothing learnt, yet the shortcut was missed: the folder may hold what no build wrote (a
+        # CNAME put there by hand). Looked at whole this once, it is known to the next shortcut.
+        state.site_entries = entries
         _save(cache_file, state)
     if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file, state.site_entries)):
         fingerprint.save(fingerprint.fingerprint_path(cache_file), fingerprint.Fingerprint(inputs, outputs, len(result.keys), warnings, printed))

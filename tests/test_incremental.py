@@ -28,7 +28,7 @@ from explainer.builder import build
 from explainer.cache import BuildState, load_state, save_state
 from explainer.cli import main
 from explainer.files import compress
-from explainer.writer import output_lock, remove_tree, update_site, write_site
+from explainer.writer import MARKER, output_lock, remove_tree, update_site, write_site
 
 from .conftest import FIXTURES, TEMPLATES, snapshot
 
@@ -243,6 +243,10 @@ def test_a_file_put_in_the_output_by_hand_is_seen_after_an_incremental_build(sit
     monkeypatch.setattr(builder, "build", counted)
     assert run("build")[0] == 0 and calls  # not the shortcut: the folder is not as the build left it
     assert (site_root / "site/first-story/notes.txt").read_text() == "mine\n"
+    assert without_building(monkeypatch, "build")[0] == 0  # that build looked, once, and the shortcut is back
+    replace(site_root / STORY / "explainer.md", "Pads are rare", "Pads are few")
+    assert run("build")[0] == 0
+    assert without_building(monkeypatch, "build")[0] == 0  # the file stays known after an incremental build
 
 
 def test_a_build_drops_the_fingerprint_before_it_writes(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,15 +368,17 @@ def build_and_save(root: Path) -> BuildState:
     assert why is None
     result = build("content", "templates", state=state, out_dir="site")
     assert result.ok()
-    update_site("site", result.files, set(state.outputs) - set(result.keys))
+    removed = set(state.outputs) - set(result.keys)
+    update_site("site", result.files, removed)
     state.record_outputs("site", result.keys, set(result.files))
+    state.site_entries = fingerprint.update_entries(state.site_entries or {}, "site", (*result.files, *removed, MARKER))
     save_state(path, state)
     return state
 
 
 def same_tables(loaded: BuildState, saved: BuildState) -> bool:
-    return (loaded.stories, dict(loaded.fragments), loaded.outputs, loaded.marker, loaded.analyses) == (
-        saved.stories, {key: str(text) for key, text in saved.fragments.items()}, saved.outputs, saved.marker, saved.analyses)
+    return (loaded.stories, dict(loaded.fragments), loaded.outputs, loaded.marker, loaded.analyses, loaded.site_entries) == (
+        saved.stories, {key: str(text) for key, text in saved.fragments.items()}, saved.outputs, saved.marker, saved.analyses, saved.site_entries)
 
 
 def test_a_small_change_is_appended_to_the_saved_state_and_loads_back_whole(site_root: Path) -> None:
@@ -391,7 +397,9 @@ def test_a_small_change_is_appended_to_the_saved_state_and_loads_back_whole(site
         sizes.append(changes_file(site_root).stat().st_size)
         loaded, why = load_state(str(cache_file(site_root)))
         assert why is None and same_tables(loaded, saved)
-    assert sizes == sorted(sizes) and len(set(sizes)) == 3 and sizes[-1] < len(snapshot)
+        assert loaded.site_entries == fingerprint.output_entries("site")  # kept in step, folders gone included
+    appended = [b - a for a, b in zip([0, *sizes[:-1]], sizes, strict=True)]
+    assert all(0 < size < len(snapshot) for size in appended), (appended, len(snapshot))  # each a change, not the state again
 
 
 @pytest.mark.parametrize("damage", ["cut short", "changed byte", "another snapshot's", "foreign object"])
@@ -407,7 +415,8 @@ def test_damaged_changes_cost_only_time_and_the_next_save_starts_afresh(site_roo
     elif damage == "changed byte":
         changes.write_bytes(data[:-20] + bytes([data[-20] ^ 1]) + data[-19:])
     elif damage == "another snapshot's":
-        changes.write_bytes(header[:-4] + b"beef\n" + entries)
+        other = b"0" if header[-1:] != b"0" else b"1"  # one character of the token changed
+        changes.write_bytes(header[:-1] + other + b"\n" + entries)
     else:  # an entry whose digest is right but which would run a command when loaded: refused
         payload = ATTACKS["foreign object"]
         changes.write_bytes(header + b"\n" + struct.pack(">I16s", len(payload), hashlib.blake2b(payload, digest_size=16).digest()) + payload)
@@ -422,6 +431,30 @@ def test_damaged_changes_cost_only_time_and_the_next_save_starts_afresh(site_roo
     assert (cache_file(site_root).stat().st_ino, cache_file(site_root).stat().st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
     assert not changes.exists()
     assert load_state(str(cache_file(site_root)))[1] is None
+
+
+def test_changes_that_cannot_be_removed_are_ignored_and_the_next_save_starts_afresh(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("build")[0] == 0
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    assert run("build")[0] == 0 and changes_file(site_root).exists()
+    path = str(cache_file(site_root))
+    state, _ = load_state(path)
+    state.saved = None  # a new snapshot, whose old changes cannot be removed
+    refused = os.remove
+
+    def refuse(name: str) -> None:
+        if name == str(changes_file(site_root)):
+            raise PermissionError(13, "Permission denied")
+        refused(name)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "remove", refuse)
+        save_state(path, state)
+    assert changes_file(site_root).exists() and state.saved is not None and state.saved.changes_end == -1
+    loaded, why = load_state(path)  # the changes of the snapshot before are not applied to this one
+    assert why is None and same_tables(loaded, state)
+    save_state(path, state)  # not appended after them: a new snapshot, and they go
+    assert not changes_file(site_root).exists()
 
 
 def test_the_state_is_written_whole_again_once_its_changes_grow(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
