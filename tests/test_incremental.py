@@ -440,12 +440,12 @@ def test_changes_that_cannot_be_removed_are_ignored_and_the_next_save_starts_afr
     path = str(cache_file(site_root))
     state, _ = load_state(path)
     state.saved = None  # a new snapshot, whose old changes cannot be removed
-    refused = os.remove
+    real_remove = os.remove
 
     def refuse(name: str) -> None:
         if name == str(changes_file(site_root)):
             raise PermissionError(13, "Permission denied")
-        refused(name)
+        real_remove(name)
 
     with monkeypatch.context() as m:
         m.setattr(os, "remove", refuse)
