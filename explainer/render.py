@@ -66,6 +66,9 @@ def make_env(templates_dir: str, compiled_dir: str | None = None) -> jinja2.Envi
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # An environment is only ever used with the templates' digest it was made for (see
+        # Renderer), so Jinja need not look at every template's file again at each use.
+        auto_reload=False,
     )
     env.filters["human"] = lambda stamp: stamp.human()
     env.globals["status_labels"] = STATUS_LABELS

@@ -113,6 +113,8 @@ def position_of(text: str, index: int) -> tuple[int, int]:
 
 def split_lines(text: str) -> list[str]:
     """The lines of a text, split at LF, CRLF or CR."""
+    if "\r" not in text:  # nearly every file: str.split is several times quicker than the pattern
+        return text.split("\n")
     return _LINE_BREAK.split(text)
 
 
