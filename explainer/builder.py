@@ -62,6 +62,7 @@ class _Done:
     fragments: dict[str, dict[FragmentKey, Markup]]
     render_diagnostics: list[Diagnostic]
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
+    sent: list[str] = field(default_factory=list)  # outputs handed to the sink (where they were made), not in ``files``
     bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
 
 
@@ -72,6 +73,7 @@ class _Context:
     inputs: SiteInputs
     renderer: Renderer | None
     state: BuildState
+    sink: Callable[[dict[str, bytes]], None] | None
     pid: int = field(default_factory=os.getpid)  # the build's own process: work done elsewhere is in a worker
 
 
@@ -132,6 +134,11 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
         if renderer is not None:
             renderer.out, renderer.keys, renderer.report = saved
     done.render_diagnostics = render_report.items
+    if _CONTEXT.sink is not None and done.files:
+        # Written where they were made: sending a worker's pages to this process only for it to
+        # write them would cost both of them the copying, and this one the writing.
+        _CONTEXT.sink(done.files)
+        done.sent, done.files = list(done.files), {}
     return done
 
 
@@ -202,7 +209,8 @@ def build(
     ``touched`` (the preview, told by file-system events) names the only story folders that may
     have changed since the state was made; the others are not even looked at. ``sink``, when
     given, receives the stories' own pages as they are made (a new site written as it is built,
-    never held in memory whole); they are then not in the result's ``files``. ``seen`` holds the
+    never held in memory whole), in the worker process that made them, so it must work in a forked
+    process; they are then not in the result's ``files``. ``seen`` holds the
     stat of entries under the content folder taken before the build began (see fingerprint).
     """
     global _CONTEXT
@@ -256,18 +264,15 @@ def build(
         renderer.analyse()  # once here, rather than in every worker
     new_fragments: dict[FragmentKey, Markup] = {}
     sent: set[str] = set()
-    _CONTEXT = _Context(inputs, renderer, state)
+    _CONTEXT = _Context(inputs, renderer, state, sink)
     try:
         for count, done in run_chunks(_story_chunk, todo, jobs):
             progress("building stories", count, len(todo))
             records.update(done.records)
             if renderer is not None:
                 renderer.keys.update(done.keys)
-                if sink is not None and done.files:
-                    sink(done.files)
-                    sent.update(done.files)
-                else:
-                    renderer.out.update(done.files)
+                renderer.out.update(done.files)
+                sent.update(done.sent)
             for made in done.fragments.values():
                 new_fragments.update(made)
             render_report.items.extend(done.render_diagnostics)

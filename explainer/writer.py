@@ -115,8 +115,8 @@ def check_replaceable(out_dir: str) -> None:
 THREADS = 8
 
 
-def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | None = None) -> None:
-    """``work`` on every item, on a few threads; the first failure is raised.
+def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | None = None, alone: bool = False) -> None:
+    """``work`` on every item, on a few threads (``alone``: here, one by one); the first failure is raised.
 
     On threads of its own, the failure is raised once every item is done. With ``pool``, it is
     raised at once and the items not started are dropped, while up to ``THREADS`` may still be
@@ -128,7 +128,7 @@ def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | 
         for _ in pool.map(work, items):
             pass
         return
-    if len(items) <= 4 * THREADS:  # starting the threads would cost more than they save
+    if alone or len(items) <= 4 * THREADS:  # starting the threads would cost more than they save
         failure: BaseException | None = None
         for item in items:
             try:
@@ -145,7 +145,7 @@ def _each(work: Callable[[str], object], items: Iterable[str], pool: Executor | 
             pass
 
 
-def _make_folders(root: str, rels: Iterable[str], pool: Executor | None = None) -> None:
+def _make_folders(root: str, rels: Iterable[str], pool: Executor | None = None, alone: bool = False) -> None:
     """Create the folders that will hold these files, parents before children."""
     folders: set[str] = set()
     for rel in rels:
@@ -157,7 +157,7 @@ def _make_folders(root: str, rels: Iterable[str], pool: Executor | None = None) 
     for depth in sorted(by_depth):
         # Looking is far cheaper than a mkdir that fails: most folders of a rebuild already exist.
         missing = [f for f in sorted(by_depth[depth]) if not os.path.isdir(os.path.join(root, *f.split("/")))]
-        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing, pool)
+        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing, pool, alone)
 
 
 def remove_tree(path: str) -> None:
@@ -196,8 +196,13 @@ class StagedSite:
         # One set of threads for every batch: a build adds some forty batches, and starting threads
         # for each would cost more than their waits overlap (worse while workers hold both cores).
         self._pool: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
 
-    def _threads(self) -> ThreadPoolExecutor:
+    def _threads(self) -> ThreadPoolExecutor | None:
+        if os.getpid() != self._pid:
+            # A forked worker writing its own stories' pages: the threads stayed with the process
+            # that made them, and the other workers write at the same time anyway.
+            return None
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -210,20 +215,22 @@ class StagedSite:
             self._pool = None
 
     def add(self, files: dict[str, bytes]) -> None:
-        """Write some files of the new site."""
+        """Write some files of the new site (in this process, or in a worker forked from it)."""
         try:
             for rel in files:
                 if not safe_relative(rel):
                     raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-            _make_folders(self.staging, files, self._threads())
+            threads = self._threads()
+            _make_folders(self.staging, files, threads, alone=threads is None)
 
             def write(rel: str) -> None:
                 with open(os.path.join(self.staging, *rel.split("/")), "wb") as f:
                     f.write(files[rel])
 
-            _each(write, sorted(files), self._threads())
+            _each(write, sorted(files), threads, alone=threads is None)
         except BaseException:
-            self.abort()
+            if os.getpid() == self._pid:  # a worker's failure reaches this process, which then aborts
+                self.abort()
             raise
 
     def commit(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from explainer import files as files_module
+from explainer import parallel, yamlread
 from explainer import writer as writer_module
-from explainer import yamlread
 from explainer.cli import main
 
 from .conftest import TEMPLATES, lines_run, snapshot
@@ -71,6 +72,29 @@ def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeyp
     assert main(["build", "--templates", str(TEMPLATES), cache]) == 1
     assert snapshot(mini_site / "site") == before
     assert [n for n in sorted(os.listdir(mini_site)) if n != ".cache"] == ["content", "site"]  # the staging folder is gone too
+
+
+def test_a_full_disk_in_a_worker_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # A new site's story pages are written by the worker processes that made them.
+    for name in ("beta", "gamma", "delta"):
+        shutil.copytree(mini_site / "content/stories/alpha", mini_site / "content/stories" / name)
+    assert main(["build", "--templates", str(TEMPLATES), "--no-cache"]) == 0
+    before = snapshot(mini_site / "site")
+    monkeypatch.setattr(parallel, "CHUNK", 1)  # four stories are enough to use worker processes
+    real_open = open
+    parent = os.getpid()
+
+    def full_disk_in_workers(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "w" in mode and ".site.new-" in str(path) and os.getpid() != parent:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(writer_module, "open", full_disk_in_workers, raising=False)
+    assert main(["build", "--templates", str(TEMPLATES), "--no-cache", "--jobs", "2"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert snapshot(mini_site / "site") == before
+    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
 
 
 @pytest.mark.parametrize("cache", ["--no-cache", "--cache=.cache"])
