@@ -8,6 +8,7 @@ using its constructor, so nothing is ever converted (``no`` stays the text "no")
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ MAX_CHARACTER_ERRORS = 50
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass
+@dataclass(slots=True)  # made for every scalar of every file: slots make that quicker
 class YScalar:
     """A scalar exactly as written; ``plain`` when it had no quotes (so YAML 1.1 would convert it)."""
 
@@ -200,11 +201,7 @@ def _parse_once(path: str, text: str, report: Report, restore: dict[int, str]) -
         parser = fast_loader(text)
         try:
             # libyaml's parser asked directly, which spares yaml.parse's generator for every event.
-            feed, next_event = builder.feed, parser.get_event
-            while (event := next_event()) is not None:
-                if not feed(event):
-                    break
-            else:
+            if builder.run(parser.get_event):
                 report.extend(fast)
                 if builder.root is None and not builder.failed:
                     report.error(Pos(path), "the file is empty; expected a mapping")
@@ -220,9 +217,9 @@ def _parse_pure(path: str, text: str, report: Report, restore: dict[int, str]) -
     """One parse with PyYAML's pure-Python parser, for its error messages."""
     builder = _Builder(path, report, restore)
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if not builder.feed(event):
-                return None, None, True
+        events = yaml.parse(text, Loader=yaml.SafeLoader)
+        if not builder.run(lambda: next(events, None)):
+            return None, None, True
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
@@ -265,39 +262,71 @@ class _Builder:
         self.report.error(self._pos(mark), message)
         self.failed = True
 
-    def feed(self, event: Any) -> bool:  # a yaml.Event; its subclasses' fields are untyped
-        """Take one event; False when parsing must stop now."""
-        # Dispatch on the exact class, scalars first: a story's file is a few hundred events, and
-        # this runs for each of them.
-        kind = type(event)
-        if kind is _Scalar:
-            self._properties(event)
-            self._scalar(event)
-        elif kind is _MappingStart or kind is _SequenceStart:
-            self._properties(event)
-            if len(self.stack) >= MAX_DEPTH:
-                self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
+    def run(self, next_event: Callable[[], Any]) -> bool:
+        """Take every event ``next_event`` gives until it gives None; False when parsing had to stop early."""
+        # One loop with the common case written out (a scalar added to the mapping or list being
+        # built): a story's file is a few hundred events, and method calls for each cost more than
+        # libyaml's parse itself.
+        path, report, restore = self.path, self.report, self.restore
+        stack, pending_key, seen_keys = self.stack, self.pending_key, self.seen_keys
+        scalar_kind = _Scalar
+        while (event := next_event()) is not None:
+            kind = type(event)
+            if kind is scalar_kind:
+                if event.tag is not None or event.anchor is not None:
+                    self._properties(event)
+                value = event.value.translate(restore) if restore else event.value
+                mark: Any = event.start_mark
+                # The prescan saw every character the file holds; only an escape, which needs double
+                # quotes, can make one it did not see.
+                if event.style == '"' and (bad := _CONTROL.search(value)):
+                    report.error(self._pos(mark), f"{_character(bad.group())} is not allowed")
+                end: Any = event.end_mark
+                # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
+                node = YScalar((path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
+                if not stack:
+                    self.root = node
+                    continue
+                parent = stack[-1]
+                if isinstance(parent, YSeq):
+                    parent.items.append(node)
+                    continue
+                key = pending_key[-1]
+                if key is None:
+                    pending_key[-1] = node
+                    continue
+                pending_key[-1] = None
+                first = seen_keys[-1].get(key.value)
+                if first is not None:
+                    report.error(key.pos, f"duplicate key '{key.value}' (first on line {first})")
+                    continue
+                seen_keys[-1][key.value] = key.pos[1]  # its line
+                parent.items.append((key, node))
+            elif kind is _MappingStart or kind is _SequenceStart:
+                self._properties(event)
+                if len(stack) >= MAX_DEPTH:
+                    self._fail(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
+                    return False
+                mark = event.start_mark
+                start = self._pos(mark)
+                collection: YMap | YSeq = YMap(start) if kind is _MappingStart else YSeq(start)
+                self._attach(collection, mark)
+                stack.append(collection)
+                pending_key.append(None)
+                seen_keys.append({})
+            elif kind is _MappingEnd or kind is _SequenceEnd:
+                stack.pop()
+                pending_key.pop()
+                seen_keys.pop()
+            elif kind is _DocumentStart:
+                self.documents += 1
+                if self.documents > 1:
+                    self._fail(event.start_mark, "only one YAML document is allowed per file (remove the '---')")
+                    return False
+            elif kind is _Alias:
+                # Stop at once: expanding aliases is how a few bytes become gigabytes.
+                self._fail(event.start_mark, f"aliases (*{event.anchor}) are not allowed; write the value out")
                 return False
-            mark: Any = event.start_mark
-            start = self._pos(mark)
-            node: YMap | YSeq = YMap(start) if kind is _MappingStart else YSeq(start)
-            self._attach(node, mark)
-            self.stack.append(node)
-            self.pending_key.append(None)
-            self.seen_keys.append({})
-        elif kind is _MappingEnd or kind is _SequenceEnd:
-            self.stack.pop()
-            self.pending_key.pop()
-            self.seen_keys.pop()
-        elif kind is _DocumentStart:
-            self.documents += 1
-            if self.documents > 1:
-                self._fail(event.start_mark, "only one YAML document is allowed per file (remove the '---')")
-                return False
-        elif kind is _Alias:
-            # Stop at once: expanding aliases is how a few bytes become gigabytes.
-            self._fail(event.start_mark, f"aliases (*{event.anchor}) are not allowed; write the value out")
-            return False
         return True
 
     def _properties(self, event: Any) -> None:
@@ -307,19 +336,6 @@ class _Builder:
             self.report.error(self._pos(event.start_mark), f"YAML tags ({_short_tag(event.tag)}) are not allowed")
         if event.anchor is not None:
             self.report.error(self._pos(event.start_mark), f"anchors (&{event.anchor}) are not allowed")
-
-    def _scalar(self, event: Any) -> None:  # a yaml.ScalarEvent
-        value = event.value.translate(self.restore) if self.restore else event.value
-        # The prescan saw every character the file holds; only an escape, which needs double
-        # quotes, can make one it did not see.
-        bad = _CONTROL.search(value) if event.style == '"' else None
-        mark: Any = event.start_mark
-        if bad:
-            self.report.error(self._pos(mark), f"{_character(bad.group())} is not allowed")
-        end: Any = event.end_mark
-        # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
-        node = YScalar(self._pos(mark), value, not event.style, end.line, end.column)
-        self._attach(node, mark)
 
     def _attach(self, node: YNode, mark: Any) -> None:
         if not self.stack:

@@ -152,7 +152,7 @@ def test_deep_nesting_does_not_crash_either_parser_and_stops_at_the_limit(mini_s
         work = []
         for depth in (300, 200_000 if name != "block sequences" else 600):
             (mini_site / FACTS).write_text(shape(depth))
-            steps, (status, lines) = lines_run(yamlread._Builder.feed, run_check)
+            steps, (status, lines) = lines_run(yamlread._Builder.run, run_check)
             work.append(steps)
             assert status == 1
             assert any("nesting deeper than 20 levels is not allowed" in line for line in lines), (name, lines)

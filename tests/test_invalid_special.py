@@ -300,7 +300,7 @@ def test_deep_nesting_under_the_size_limit_stops_at_once(mini_site: Path) -> Non
     work = []
     for depth in (100, YAML_LIMIT - 100):
         FACTS.write_text("topics: " + "[" * depth + "\n", encoding="utf-8")
-        steps, outcome = lines_run(yamlread._Builder.feed, lambda: run_check("--strict"))
+        steps, outcome = lines_run(yamlread._Builder.run, lambda: run_check("--strict"))
         work.append(steps)
         assert outcome == (1, ["content/stories/alpha/facts.yaml:1:28: error: nesting deeper than 20 levels is not allowed"])
     assert work[1] <= work[0]  # a file as deep as the size limit allows is no more work than a shallow one

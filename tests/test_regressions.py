@@ -99,6 +99,36 @@ def test_tab_verdicts_do_not_depend_on_which_yaml_parser_is_installed(text: str,
     assert (fast_doc.root is None) == (pure_doc.root is None)
 
 
+ROOT_DIR = Path(__file__).resolve().parent.parent
+SNIPPETS = [
+    "a: 1\na: 2\nb: {a: x, a: y}\n",  # duplicate keys, block and flow
+    "a: &x [1, 2]\nb: !!str 3\nc: !custom {d: e}\n",  # anchors and tags: reported, not fatal
+    "a: *x\n",
+    "a: 1\n---\nb: 2\n",
+    'a: "esc\\u0007aped"\nb: \'single\'\nc: |\n  block\n  text\nd: >-\n  folded\n',
+    "? [complex]\n: key\n{x: 1}: y\n",
+    "a: line\u2028separated\r\nb: [1,\r\n  2]\rc: end # comment\n",
+    "- [[[[[[[[[[[[[[[[[[[[[[deep]]]]]]]]]]]]]]]]]]]]]\n",
+    "",
+    "# only a comment\n",
+    "just text\n",
+]
+
+
+@pytest.mark.parametrize("name", [*(str(p.relative_to(ROOT_DIR)) for top in ("content", "tests") for p in sorted((ROOT_DIR / top).rglob("*.yaml"))),
+                                  *(f"snippet {i}" for i in range(len(SNIPPETS)))])
+def test_both_yaml_parsers_build_the_same_tree_and_report_the_same(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The libyaml events are only a quicker way to the same result; the pure-Python parser's
+    # is the reference (it alone runs where PyYAML was built without libyaml).
+    text = SNIPPETS[int(name.split()[1])] if name.startswith("snippet ") else (ROOT_DIR / name).read_text()
+    with_fast, with_pure = Report(), Report()
+    fast_doc = yamlread.parse("f.yaml", text, with_fast)
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    pure_doc = yamlread.parse("f.yaml", text, with_pure)
+    assert fast_doc == pure_doc
+    assert with_fast.sorted() == with_pure.sorted()
+
+
 def test_many_tab_indented_lines_are_reported_from_one_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "".join(f"k{i}: {'x' * 40}\n" for i in range(5000)) + "a:\n" + "\tb: 1\n" * 200
     report = Report()
