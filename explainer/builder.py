@@ -37,7 +37,7 @@ class BuildResult:
     keys: dict[str, bytes] = field(default_factory=dict)  # every output of the site -> its key
     kept: set[str] = field(default_factory=set)  # outputs the output folder already holds as they should be
     learnt: bool = True  # whether the state passed in changed (False: an unchanged site, nothing to save)
-    streamed: int = 0  # outputs handed to the sink as they were made, not in ``files``
+    sent: set[str] = field(default_factory=set)  # outputs handed to the sink as they were made, not in ``files``
 
     def ok(self, strict: bool = False) -> bool:
         """True when the build may be written."""
@@ -322,4 +322,4 @@ def build(
     if state.pages is not None and learnt:
         state.pages.prune(set(state.stories))
     kept = set(renderer.keys) - set(renderer.out) - sent
-    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out) or bool(sent), len(sent))
+    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out) or bool(sent), sent)

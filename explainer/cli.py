@@ -156,17 +156,19 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     """
     from .builder import build
     from .diagnostics import format_text
-    from .writer import MARKER, OutputError, StagedSite, clean_leftovers, update_site, write_site
+    from .writer import MARKER, OutputError, StagedSite, clean_leftovers
 
     staged = None
     try:
-        if not state.outputs:
-            # Nothing of an earlier build can be kept: write the new site beside the old one as it
-            # is made, so it is never held in memory whole, and swap it in once it is complete.
-            staged = StagedSite(args.out)
-        sink = staged.add if staged else None
-        result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=sink, seen=seen)
+        # Files are written beside the output folder as they are made, by the processes that made
+        # them, so a site is never held in memory whole nor copied between processes. When nothing
+        # of an earlier build can be kept, the staging folder is swapped in as the new site;
+        # otherwise each file it holds replaces its own.
+        staged = StagedSite(args.out, whole=not state.outputs)
+        result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=staged.add, seen=seen)
     except OutputError as exc:
+        if staged is not None:
+            staged.abort()
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         progress.finish()
@@ -183,23 +185,24 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     sys.stderr.write(printed)
     errors, warnings = result.report.counts()
     if not result.ok(args.strict):
-        if staged is not None:
-            staged.abort()
+        staged.abort()
         kind = "errors" if errors else "warnings (--strict)"
         print(f"build failed: {errors} error(s), {warnings} warning(s); {kind} must be fixed. {args.out}/ is unchanged.", file=sys.stderr)
         _save(cache_file, state)  # what was learnt of the stories still saves time next run
         return 1
     remove = set(state.outputs) - set(result.keys)
+    written = {*result.files, *result.sent}
+    whole = not state.outputs or not result.kept  # nothing of the output folder is kept
     try:
-        if staged is not None:
+        if whole:
             staged.add(result.files)
-            staged.commit()
-        elif not result.kept:
-            write_site(args.out, result.files)
-        elif result.files or remove:
+            staged.commit(written)
+        elif written or remove:
             # Most of the site is already in place: replace just the changed files, each atomically.
-            update_site(args.out, result.files, remove)
+            staged.add(result.files)
+            staged.put_in_place(written, remove)
         else:
+            staged.abort()
             clean_leftovers(args.out)  # nothing to write, but what a killed build left must still go
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
@@ -207,12 +210,12 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
     if result.learnt or remove or why is not None:
-        state.record_outputs(args.out, result.keys, set(result.files) if result.kept else None)
+        state.record_outputs(args.out, result.keys, written if result.kept else None)
         if cache_file is not None:
             # For the fingerprint: a folder replaced whole is looked at whole, otherwise only what was written.
-            replaced = staged is not None or not result.kept or state.site_entries is None
-            written = (*result.files, *remove, MARKER) if result.files or remove else ()
-            entries = fingerprint.output_entries(args.out) if replaced else fingerprint.update_entries(state.site_entries or {}, args.out, written)
+            replaced = whole or state.site_entries is None
+            touched = (*written, *remove, MARKER) if written or remove else ()
+            entries = fingerprint.output_entries(args.out) if replaced else fingerprint.update_entries(state.site_entries or {}, args.out, touched)
             state.site_entries = entries
         _save(cache_file, state)
     elif cache_file is not None and (entries := fingerprint.output_entries(args.out)) != state.site_entries:
@@ -223,7 +226,7 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file, state.site_entries)):
         fingerprint.save(fingerprint.fingerprint_path(cache_file), fingerprint.Fingerprint(inputs, outputs, len(result.keys), warnings, printed))
     took = time.perf_counter() - started
-    wrote = f"wrote {len(result.files)} of {len(result.keys)} files" if result.kept else f"built {len(result.files) + result.streamed} files"
+    wrote = f"wrote {len(written)} of {len(result.keys)} files" if result.kept else f"built {len(written)} files"
     print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
     return 0
 

@@ -8,6 +8,7 @@ moment with no folder, never a half-written one. Leftovers of a killed build are
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -180,17 +181,25 @@ def remove_tree(path: str) -> None:
 
 
 class StagedSite:
-    """A new site written file by file into a staging folder beside the output, then swapped in at once.
+    """Files of a site written one by one into a staging folder beside the output, then put in place.
 
-    Files may be added while the build is still running, so a large site never has to be held in
-    memory whole; nothing reaches the output folder before ``commit``, and ``abort`` leaves no trace.
+    Files may be added while the build is still running, by the worker processes that made them,
+    so a large site never has to be held in memory whole or copied between processes. Nothing
+    reaches the output folder before ``commit`` (the staging folder becomes the whole site, at
+    once) or ``put_in_place`` (each staged file replaces its own, the rest of the site stays), and
+    ``abort`` leaves no trace.
     """
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, whole: bool = True) -> None:
         self.out_dir = os.path.abspath(out_dir)
         self.parent, self.name = os.path.split(self.out_dir)
         os.makedirs(self.parent, exist_ok=True)
-        check_replaceable(self.out_dir)
+        # A site expected to replace the folder whole is staged as the folder it becomes; one
+        # expected to change part of it, flat (no folder to make, nor to remove after).
+        # Replacing the folder whole needs it to be ours; checked again in ``commit`` otherwise.
+        self.whole = whole
+        if whole:
+            check_replaceable(self.out_dir)
         clean_leftovers(self.out_dir)
         self.staging = tempfile.mkdtemp(prefix=_STAGING.format(self.name), dir=self.parent)
         # One set of threads for every batch: a build adds some forty batches, and starting threads
@@ -214,6 +223,17 @@ class StagedSite:
             self._pool.shutdown()
             self._pool = None
 
+    def _staged(self, rel: str) -> str:
+        """Where an output file is staged."""
+        if self.whole:
+            return os.path.join(self.staging, *rel.split("/"))
+        # Flat: the path with its slashes escaped, a name no other path has (workers write at the
+        # same time without agreeing on names); a digest where that would be too long a name.
+        name = rel.replace("%", "%25").replace("/", "%2F")
+        if len(name.encode("utf-8", "surrogateescape")) > 200:
+            name = "#" + hashlib.blake2b(rel.encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
+        return os.path.join(self.staging, name)
+
     def add(self, files: dict[str, bytes]) -> None:
         """Write some files of the new site (in this process, or in a worker forked from it)."""
         try:
@@ -221,10 +241,11 @@ class StagedSite:
                 if not safe_relative(rel):
                     raise OutputError(f"refusing to write outside the output folder: {rel!r}")
             threads = self._threads()
-            _make_folders(self.staging, files, threads, alone=threads is None)
+            if self.whole:
+                _make_folders(self.staging, files, threads, alone=threads is None)
 
             def write(rel: str) -> None:
-                with open(os.path.join(self.staging, *rel.split("/")), "wb") as f:
+                with open(self._staged(rel), "wb") as f:
                     f.write(files[rel])
 
             _each(write, sorted(files), threads, alone=threads is None)
@@ -233,11 +254,19 @@ class StagedSite:
                 self.abort()
             raise
 
-    def commit(self) -> None:
-        """Put the new site in place of the output folder, in one step."""
+    def commit(self, staged: Iterable[str] = ()) -> None:
+        """Put the new site in place of the output folder, in one step (``staged``: its files, when staged flat)."""
         self._stop_threads()
         staging, out_dir = self.staging, self.out_dir
         try:
+            if not self.whole:
+                # Expected to change part of the folder, the build kept nothing of it after all
+                # (the folder was removed, say): its files are put in the folders they belong in.
+                check_replaceable(out_dir)
+                flat = {rel: self._staged(rel) for rel in staged}
+                _make_folders(staging, flat)
+                for rel, path in flat.items():
+                    os.rename(path, os.path.join(staging, *rel.split("/")))
             with open(os.path.join(staging, MARKER), "wb") as f:
                 f.write(_MARKER_TEXT)
             os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
@@ -260,6 +289,19 @@ class StagedSite:
             self.abort()
             raise
 
+    def put_in_place(self, staged: Iterable[str], remove: set[str]) -> None:
+        """Move the staged files (these paths) over their places in the output folder, then remove ``remove``.
+
+        For a rebuild that changes part of a site: the output folder keeps every other file.
+        """
+        self._stop_threads()
+        try:
+            _put_in_place(self.out_dir, self.staging, {rel: self._staged(rel) for rel in staged}, remove)
+        except BaseException:
+            self.abort()
+            raise
+        remove_tree(self.staging)  # empty by now
+
     def abort(self) -> None:
         """Forget the new site; the output folder is as it was."""
         self._stop_threads()
@@ -273,13 +315,62 @@ def write_site(out_dir: str, files: dict[str, bytes]) -> None:
     staged.commit()
 
 
+def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: set[str], keep_replaced: bool = False) -> None:
+    """Move written files (output path -> where it was written, in ``staging``) over their targets, then remove ``remove``.
+
+    Each move is a rename on one file system, so a reader gets the old file or the new one, never
+    a torn one. With ``keep_replaced``, replaced and removed files are moved into ``staging``.
+    """
+    for rel in staged:
+        if not safe_relative(rel):
+            raise OutputError(f"refusing to write outside the output folder: {rel!r}")
+    _make_folders(out_dir, staged)
+
+    def replace(rel: str) -> None:
+        temporary = staged[rel]
+        target = os.path.join(out_dir, *rel.split("/"))
+        if keep_replaced:  # a second link keeps the old file's blocks until later (a new file has none)
+            with contextlib.suppress(FileNotFoundError):
+                os.link(target, temporary + ".old", follow_symlinks=False)
+        os.replace(temporary, target)
+
+    # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
+    # the pages that link to them are replaced, and old files go only after: a reader meanwhile
+    # may see an old page or a new one, but never one whose links or style are missing.
+    new: list[str] = []
+    existing: list[str] = []
+    for rel in sorted(staged):
+        (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
+    # One by one: a rename waits on nothing that threads could overlap (measured: threads were
+    # slower, on a tmpfs and on a virtual disk alike).
+    for rel in (*new, *existing):
+        replace(rel)
+    # A new marker (a new inode) tells the preview that someone has written here (cache.py).
+    marker = os.path.join(staging, MARKER)
+    with open(marker, "wb") as f:
+        f.write(_MARKER_TEXT)
+    os.replace(marker, os.path.join(out_dir, MARKER))
+    for number, rel in enumerate(sorted(remove)):
+        if not safe_relative(rel):
+            continue
+        target = os.path.join(out_dir, *rel.split("/"))
+        try:
+            if keep_replaced:
+                os.rename(target, os.path.join(staging, f"gone-{number}"))
+            else:
+                os.remove(target)
+            os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
+        except OSError:
+            pass
+
+
 def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_replaced: bool = False) -> str | None:
     """Write changed files into an output folder that holds the rest of the site, and remove ``remove``.
 
-    For rebuilds that change a few files of a large site (the preview, and ``build`` with its
-    cache): each file is written beside its target under a hidden name and renamed over it, so a
-    reader gets the old file or the new one, never a torn one; new files go first, removals last.
-    A build without a usable cache swaps the whole folder instead (write_site).
+    For the preview's rebuilds, whose files are all made in its own process (``build`` stages
+    its files as they are made instead: StagedSite): each file is written into a staging folder
+    beside the output and renamed over its target, so a reader gets the old file or the new one,
+    never a torn one; new files go first, removals last.
 
     With ``keep_replaced``, the files replaced or removed are moved aside into a hidden folder
     beside the output, whose path is returned for the caller to remove (``remove_tree``) once
@@ -295,45 +386,14 @@ def update_site(out_dir: str, files: dict[str, bytes], remove: set[str], keep_re
         for rel in files:
             if not safe_relative(rel):
                 raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-        _make_folders(out_dir, files)
-        numbered = {rel: str(number) for number, rel in enumerate(sorted(files))}
+        numbered = {rel: os.path.join(staging, str(number)) for number, rel in enumerate(sorted(files))}
 
-        def replace(rel: str) -> None:
-            temporary = os.path.join(staging, numbered[rel])
-            with open(temporary, "wb") as f:
+        def write(rel: str) -> None:
+            with open(numbered[rel], "wb") as f:
                 f.write(files[rel])
-            target = os.path.join(out_dir, *rel.split("/"))
-            if keep_replaced:  # a second link keeps the old file's blocks until later (a new file has none)
-                with contextlib.suppress(FileNotFoundError):
-                    os.link(target, temporary + ".old", follow_symlinks=False)
-            os.replace(temporary, target)
 
-        # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
-        # the pages that link to them are replaced, and old files go only after: a reader meanwhile
-        # may see an old page or a new one, but never one whose links or style are missing.
-        new: list[str] = []
-        existing: list[str] = []
-        for rel in sorted(files):
-            (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
-        _each(replace, new)
-        _each(replace, existing)
-        # A new marker (a new inode) tells the preview that someone has written here (cache.py).
-        marker = os.path.join(staging, MARKER)
-        with open(marker, "wb") as f:
-            f.write(_MARKER_TEXT)
-        os.replace(marker, os.path.join(out_dir, MARKER))
-        for number, rel in enumerate(sorted(remove)):
-            if not safe_relative(rel):
-                continue
-            target = os.path.join(out_dir, *rel.split("/"))
-            try:
-                if keep_replaced:
-                    os.rename(target, os.path.join(staging, f"gone-{number}"))
-                else:
-                    os.remove(target)
-                os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not
-            except OSError:
-                pass
+        _each(write, numbered)
+        _put_in_place(out_dir, staging, numbered, remove, keep_replaced)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

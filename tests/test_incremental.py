@@ -102,6 +102,7 @@ STEPS: list[tuple[str, Step]] = [
     ("topic added", lambda r: replace(r / STORY / "facts.yaml", "topics: [space, infrastructure]", "topics: [space, infrastructure, policy]")),
     ("output edited by hand", lambda r: (r / "site/first-story/index.html").write_text("vandalised\n")),
     ("output deleted by hand", lambda r: (r / "site/topics/policy/index.html").unlink()),
+    ("output folder removed", lambda r: shutil.rmtree(r / "site")),  # the cache expects to change part of it
     ("ignored folder in a story", lambda r: (r / STORY / "notes").mkdir() or (r / STORY / "notes/todo.txt").write_text("x\n")),
     ("link deep in that folder", lambda r: (r / STORY / "notes/link").symlink_to("/etc/hostname")),
     ("ignored folder removed", lambda r: shutil.rmtree(r / STORY / "notes")),
