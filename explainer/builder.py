@@ -1,10 +1,11 @@
-"""The pipeline: content and templates in, output files and diagnostics out. Writes nothing.
+"""The pipeline: content and templates in, output files and diagnostics out.
 
 The site settings are read first; then each story is read, checked and rendered on its own (in
 worker processes when there are many), which is where nearly all the time goes; then the lists,
 feed and sitemap are rendered from what each story contributes to lists. With a ``BuildState``
 from an earlier build, unchanged stories are not read again and output files whose key is
-unchanged are kept as they are in the output folder.
+unchanged are kept as they are in the output folder. Outputs are returned, or handed as they are
+made to a sink that writes them (see ``build``).
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def build(
     have changed since the state was made; the others are not even looked at. ``sink``, when
     given, receives the stories' own pages as they are made (a new site written as it is built,
     never held in memory whole), in the worker process that made them, so it must work in a forked
-    process; they are then not in the result's ``files``. ``seen`` holds the
+    process; they are then not in the result's ``files``, and the caller undoes what it wrote
+    when the build fails or raises. ``seen`` holds the
     stat of entries under the content folder taken before the build began (see fingerprint).
     """
     global _CONTEXT

@@ -15,8 +15,10 @@ from .parallel import cores
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from .builder import BuildResult
     from .cache import BuildState
     from .render import RenderOptions
+    from .writer import StagedSite
 
 # The modules that build are imported only once a build has something to do: a rebuild with
 # nothing to do stops after one look at the files (see fingerprint), in less time than they take to import.
@@ -155,8 +157,7 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     stat of each entry under the content folder that fingerprint took, which the build reuses.
     """
     from .builder import build
-    from .diagnostics import format_text
-    from .writer import MARKER, OutputError, StagedSite, clean_leftovers
+    from .writer import OutputError, StagedSite
 
     staged = None
     try:
@@ -180,6 +181,19 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         if staged is not None:
             staged.abort()
         raise
+    try:
+        return _write_out(args, state, cache_file, why, progress, started, inputs, staged, result)
+    except BaseException:
+        staged.abort()  # nothing to undo once the files are in place
+        raise
+
+
+def _write_out(args: argparse.Namespace, state: BuildState, cache_file: str | None, why: str | None, progress: Progress,
+               started: float, inputs: str | None, staged: StagedSite, result: BuildResult) -> int:
+    """Report a finished build and, when it succeeded, put its staged files in place and save what it learnt."""
+    from .diagnostics import format_text
+    from .writer import MARKER, OutputError
+
     progress.finish()
     printed = format_text(result.report.sorted())
     sys.stderr.write(printed)
@@ -202,8 +216,7 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
             staged.add(result.files)
             staged.put_in_place(written, remove)
         else:
-            staged.abort()
-            clean_leftovers(args.out)  # nothing to write, but what a killed build left must still go
+            staged.abort()  # nothing to write
     except OutputError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:

@@ -67,7 +67,7 @@ def make_env(templates_dir: str, compiled_dir: str | None = None) -> jinja2.Envi
         lstrip_blocks=True,
         keep_trailing_newline=True,
         # An environment is only ever used with the templates' digest it was made for (see
-        # Renderer), so Jinja need not look at every template's file again at each use.
+        # Renderer.environment), so Jinja need not look at every template's file at each use.
         auto_reload=False,
     )
     env.filters["human"] = lambda stamp: stamp.human()
@@ -208,6 +208,7 @@ class Renderer:
         self.templates = templates
         self.compiled_dir = compiled_dir
         self._env = environment[1] if environment is not None and environment[0] == templates else None
+        self._reused = self._env
         self.static = static_files(templates_dir, report)
         self.out: dict[str, bytes] = {}
         self.keys: dict[str, bytes] = {}
@@ -258,8 +259,15 @@ class Renderer:
         return self._env
 
     def environment(self) -> tuple[bytes, jinja2.Environment] | None:
-        """The environment with the digest of the templates it was made from, if one was needed."""
-        return (self.templates, self._env) if self._env is not None else None
+        """The environment with the digest of the templates it was made from, if one was made and may be reused."""
+        if self._env is None:
+            return None
+        # Jinja reads each template when first used, after the digest was taken, and never looks
+        # again (auto_reload is off): an environment made while a template was being saved could
+        # hold a version its digest does not name. Reused only if the templates are as digested.
+        if self._env is not self._reused and templates_digest(self.templates_dir) != self.templates:
+            return None
+        return (self.templates, self._env)
 
     def shows(self, listed: Listed) -> bool:
         """Whether this build renders the story (drafts only with --drafts)."""

@@ -1,8 +1,11 @@
-"""The only code that touches the output folder: write the whole site elsewhere, then swap it in.
+"""The only code that touches the output folder: files are written elsewhere, then put in place.
 
-Readers and the preview server see the old site or the new one, never a mix: on Linux the two
-folders are exchanged in one ``renameat2(RENAME_EXCHANGE)`` call; elsewhere two renames leave a
-moment with no folder, never a half-written one. Leftovers of a killed build are cleaned next time.
+A new site is written whole beside the output folder, then swapped in: readers and the preview
+server see the old site or the new one, never a mix (on Linux the two folders are exchanged in one
+``renameat2(RENAME_EXCHANGE)`` call; elsewhere two renames leave a moment with no folder, never a
+half-written one). A rebuild writes its changed files beside it too, then renames each over its
+own, new files first: a reader gets each page old or new, never torn, and never a page whose
+links are missing. Leftovers of a killed build are cleaned next time.
 """
 
 from __future__ import annotations
@@ -196,16 +199,18 @@ class StagedSite:
         os.makedirs(self.parent, exist_ok=True)
         # A site expected to replace the folder whole is staged as the folder it becomes; one
         # expected to change part of it, flat (no folder to make, nor to remove after).
-        # Replacing the folder whole needs it to be ours; checked again in ``commit`` otherwise.
+        # Replacing the folder whole needs it to be ours: checked here, or in ``commit`` if it comes to that.
         self.whole = whole
         if whole:
             check_replaceable(self.out_dir)
         clean_leftovers(self.out_dir)
         self.staging = tempfile.mkdtemp(prefix=_STAGING.format(self.name), dir=self.parent)
-        # One set of threads for every batch: a build adds some forty batches, and starting threads
-        # for each would cost more than their waits overlap (worse while workers hold both cores).
+        # One set of threads for every large batch the build's own process adds (a first build
+        # with one worker adds some forty): starting threads for each would cost more than their
+        # waits overlap. Workers write theirs one by one.
         self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
+        self.finished = False  # committed, put in place or aborted: nothing left to undo
 
     def _threads(self) -> ThreadPoolExecutor | None:
         if os.getpid() != self._pid:
@@ -229,7 +234,7 @@ class StagedSite:
             return os.path.join(self.staging, *rel.split("/"))
         # Flat: the path with its slashes escaped, a name no other path has (workers write at the
         # same time without agreeing on names); a digest where that would be too long a name.
-        name = rel.replace("%", "%25").replace("/", "%2F")
+        name = rel.replace("%", "%25").replace("/", "%2F").replace("#", "%23")
         if len(name.encode("utf-8", "surrogateescape")) > 200:
             name = "#" + hashlib.blake2b(rel.encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
         return os.path.join(self.staging, name)
@@ -240,7 +245,8 @@ class StagedSite:
             for rel in files:
                 if not safe_relative(rel):
                     raise OutputError(f"refusing to write outside the output folder: {rel!r}")
-            threads = self._threads()
+            # A few files (a story edited) are written here one by one: not worth starting threads.
+            threads = self._threads() if len(files) > 4 * THREADS else None
             if self.whole:
                 _make_folders(self.staging, files, threads, alone=threads is None)
 
@@ -272,8 +278,10 @@ class StagedSite:
             os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
             if not os.path.exists(out_dir):
                 os.rename(staging, out_dir)
+                self.finished = True
                 return
             if _exchange(staging, out_dir):
+                self.finished = True
                 remove_tree(staging)  # now holds the previous site
                 return
             old = tempfile.mkdtemp(prefix=_OLD.format(self.name), dir=self.parent)
@@ -284,6 +292,7 @@ class StagedSite:
             except BaseException:
                 os.rename(old, out_dir)  # put the previous site back
                 raise
+            self.finished = True
             remove_tree(old)
         except BaseException:
             self.abort()
@@ -300,12 +309,15 @@ class StagedSite:
         except BaseException:
             self.abort()
             raise
+        self.finished = True
         remove_tree(self.staging)  # empty by now
 
     def abort(self) -> None:
-        """Forget the new site; the output folder is as it was."""
+        """Forget the new site; the output folder is as it was (nothing to do once the site is in place)."""
         self._stop_threads()
-        remove_tree(self.staging)
+        if not self.finished:
+            self.finished = True
+            remove_tree(self.staging)
 
 
 def write_site(out_dir: str, files: dict[str, bytes]) -> None:

@@ -97,6 +97,52 @@ def test_a_full_disk_in_a_worker_fails_the_build_and_keeps_the_site(mini_site: P
     assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
 
 
+def test_a_full_disk_in_a_worker_during_a_rebuild_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # A template edit rewrites every page: the workers stage them beside the site, to be renamed in.
+    for name in ("beta", "gamma", "delta"):
+        shutil.copytree(mini_site / "content/stories/alpha", mini_site / "content/stories" / name)
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    assert main(["build", "--templates", "templates"]) == 0
+    before = snapshot(mini_site / "site")
+    layout = mini_site / "templates/base.html"
+    layout.write_text(layout.read_text().replace("</footer>", "<!-- edited --></footer>"))
+    real_open = open
+    parent = os.getpid()
+
+    def full_disk_in_workers(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "w" in mode and ".site.new-" in str(path) and os.getpid() != parent:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    with monkeypatch.context() as m:
+        m.setattr(parallel, "CHUNK", 1)  # four stories are enough to use worker processes
+        m.setattr(writer_module, "open", full_disk_in_workers, raising=False)
+        assert main(["build", "--templates", "templates", "--jobs", "2"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert snapshot(mini_site / "site") == before
+    assert sorted(os.listdir(mini_site)) == [".cache", "content", "site", "templates"]  # no staging folder left
+    assert main(["build", "--templates", "templates", "--jobs", "2"]) == 0  # with room again, the edit arrives
+    assert all("<!-- edited -->" in (mini_site / "site" / name / "index.html").read_text() for name in ("alpha", "beta", "gamma", "delta"))
+
+
+def test_a_build_interrupted_after_rendering_leaves_the_site_and_no_staging_folder(mini_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from explainer import diagnostics
+
+    assert main(["build", "--templates", str(TEMPLATES)]) == 0
+    before = snapshot(mini_site / "site")
+    narrative = mini_site / "content/stories/alpha/explainer.md"
+    narrative.write_text(narrative.read_text() + "\nOne more paragraph [@wire].\n")  # staged, not yet in place
+
+    def interrupted(*args: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(diagnostics, "format_text", interrupted)  # Ctrl-C while the diagnostics print
+    assert main(["build", "--templates", str(TEMPLATES)]) == 130
+    assert snapshot(mini_site / "site") == before
+    assert sorted(os.listdir(mini_site)) == [".cache", "content", "site"]
+
+
 @pytest.mark.parametrize("cache", ["--no-cache", "--cache=.cache"])
 def test_an_unwritable_output_location_fails_the_build(mini_site: Path, monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
     # Root (as in CI) may write anywhere, so the refusal is simulated where the writer meets it.

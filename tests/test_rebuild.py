@@ -9,6 +9,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,31 @@ def test_warming_up_leaves_the_first_save_nothing_to_compile(mini_site: Path) ->
         assert narrative.parser.cache_info().currsize == 1
     finally:
         gc.unfreeze()
+
+
+def test_an_environment_whose_templates_changed_while_it_read_them_is_not_kept(mini_site: Path) -> None:
+    # Jinja reads a template when first used, after the build took the templates' digest, and
+    # never again: kept under that digest, it could show a version the digest does not name.
+    from explainer.builder import load_site
+    from explainer.render import Renderer, RenderOptions
+
+    templates = mini_site / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    inputs = load_site(str(mini_site / "content"), Report())
+
+    def renderer(environment: tuple[bytes, Any] | None = None) -> Renderer:
+        return Renderer(inputs, str(templates), RenderOptions(), Report(), environment=environment)
+
+    unchanged = renderer()
+    unchanged.env.get_template("base.html")
+    kept = unchanged.environment()
+    assert kept is not None and kept[1] is unchanged.env
+    changed = renderer()
+    changed.env.get_template("base.html")
+    layout = templates / "base.html"
+    original = layout.read_text()
+    layout.write_text(original + "{# saved meanwhile #}\n")
+    assert changed.environment() is None
+    layout.write_text(original)
+    again = renderer(kept)  # the same templates as when it was kept: reused, and handed on as it is
+    assert again.env is kept[1] and again.environment() == kept
