@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,55 +75,40 @@ def test_a_full_disk_fails_the_build_and_keeps_the_site(mini_site: Path, monkeyp
     assert [n for n in sorted(os.listdir(mini_site)) if n != ".cache"] == ["content", "site"]  # the staging folder is gone too
 
 
-def test_a_full_disk_in_a_worker_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    # A new site's story pages are written by the worker processes that made them.
-    for name in ("beta", "gamma", "delta"):
-        shutil.copytree(mini_site / "content/stories/alpha", mini_site / "content/stories" / name)
-    assert main(["build", "--templates", str(TEMPLATES), "--no-cache"]) == 0
-    before = snapshot(mini_site / "site")
-    monkeypatch.setattr(parallel, "CHUNK", 1)  # four stories are enough to use worker processes
+def _full_disk_in_workers() -> Callable[..., object]:
+    """An ``open`` that cannot write into a staging folder beside the site, in any process but this one."""
     real_open = open
     parent = os.getpid()
 
-    def full_disk_in_workers(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+    def full_disk(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
         if "w" in mode and ".site.new-" in str(path) and os.getpid() != parent:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(writer_module, "open", full_disk_in_workers, raising=False)
-    assert main(["build", "--templates", str(TEMPLATES), "--no-cache", "--jobs", "2"]) == 1
-    assert "No space left on device" in capsys.readouterr().err
-    assert snapshot(mini_site / "site") == before
-    assert sorted(os.listdir(mini_site)) == ["content", "site"]  # the staging folder is gone too
+    return full_disk
 
 
-def test_a_full_disk_in_a_worker_during_a_rebuild_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    # A template edit rewrites every page: the workers stage them beside the site, to be renamed in.
+@pytest.mark.parametrize("cache", ["--no-cache", "--cache=.cache"])
+def test_a_full_disk_in_a_worker_fails_the_build_and_keeps_the_site(mini_site: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str], cache: str) -> None:
+    # Story pages are written by the worker processes that made them: a new site's into the folder
+    # that becomes the site, a rebuild's (a template edit rewrites every page) beside it, to be renamed in.
     for name in ("beta", "gamma", "delta"):
         shutil.copytree(mini_site / "content/stories/alpha", mini_site / "content/stories" / name)
     shutil.copytree(TEMPLATES, mini_site / "templates")
-    assert main(["build", "--templates", "templates"]) == 0
+    command = ["build", "--templates", "templates", cache, "--jobs", "2"]
+    assert main(command) == 0
     before = snapshot(mini_site / "site")
     layout = mini_site / "templates/base.html"
     layout.write_text(layout.read_text().replace("</footer>", "<!-- edited --></footer>"))
-    real_open = open
-    parent = os.getpid()
-
-    def full_disk_in_workers(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
-        if "w" in mode and ".site.new-" in str(path) and os.getpid() != parent:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
-
     with monkeypatch.context() as m:
         m.setattr(parallel, "CHUNK", 1)  # four stories are enough to use worker processes
-        m.setattr(writer_module, "open", full_disk_in_workers, raising=False)
-        assert main(["build", "--templates", "templates", "--jobs", "2"]) == 1
+        m.setattr(writer_module, "open", _full_disk_in_workers(), raising=False)
+        assert main(command) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert snapshot(mini_site / "site") == before
-    assert sorted(os.listdir(mini_site)) == [".cache", "content", "site", "templates"]  # no staging folder left
-    assert main(["build", "--templates", "templates", "--jobs", "2"]) == 0  # with room again, the edit arrives
+    assert [n for n in sorted(os.listdir(mini_site)) if n != ".cache"] == ["content", "site", "templates"]  # no staging folder
+    assert main(command) == 0  # with room again, the edit arrives
     assert all("<!-- edited -->" in (mini_site / "site" / name / "index.html").read_text() for name in ("alpha", "beta", "gamma", "delta"))
 
 
