@@ -208,12 +208,11 @@ def _write_out(args: argparse.Namespace, state: BuildState, cache_file: str | No
     written = {*result.files, *result.sent}
     whole = not state.outputs or not result.kept  # nothing of the output folder is kept
     try:
+        staged.add(result.files)  # the outputs made here; the workers' are staged already
         if whole:
-            staged.add(result.files)
             staged.commit(written)
         elif written or remove:
             # Most of the site is already in place: replace just the changed files, each atomically.
-            staged.add(result.files)
             staged.put_in_place(written, remove)
         else:
             staged.abort()  # nothing to write

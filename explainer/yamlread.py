@@ -264,9 +264,8 @@ class _Builder:
 
     def run(self, next_event: Callable[[], Any]) -> bool:
         """Take every event ``next_event`` gives until it gives None; False when parsing had to stop early."""
-        # One loop with the common case written out (a scalar added to the mapping or list being
-        # built): a story's file is a few hundred events, and method calls for each cost more than
-        # libyaml's parse itself.
+        # One loop, scalars first and made here: a story's file is a few hundred events, and method
+        # calls for each cost more than libyaml's parse itself.
         path, report, restore = self.path, self.report, self.restore
         stack, pending_key, seen_keys = self.stack, self.pending_key, self.seen_keys
         scalar_kind = _Scalar
@@ -284,24 +283,7 @@ class _Builder:
                 end: Any = event.end_mark
                 # Plain scalars have no style: None from the pure-Python parser, "" from libyaml's.
                 node = YScalar((path, mark.line + 1, mark.column + 1), value, not event.style, end.line, end.column)
-                if not stack:
-                    self.root = node
-                    continue
-                parent = stack[-1]
-                if isinstance(parent, YSeq):
-                    parent.items.append(node)
-                    continue
-                key = pending_key[-1]
-                if key is None:
-                    pending_key[-1] = node
-                    continue
-                pending_key[-1] = None
-                first = seen_keys[-1].get(key.value)
-                if first is not None:
-                    report.error(key.pos, f"duplicate key '{key.value}' (first on line {first})")
-                    continue
-                seen_keys[-1][key.value] = key.pos[1]  # its line
-                parent.items.append((key, node))
+                self._attach(node, mark)
             elif kind is _MappingStart or kind is _SequenceStart:
                 self._properties(event)
                 if len(stack) >= MAX_DEPTH:
