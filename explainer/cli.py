@@ -165,7 +165,7 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         # them, so a site is never held in memory whole nor copied between processes. When nothing
         # of an earlier build can be kept, the staging folder is swapped in as the new site;
         # otherwise each file it holds replaces its own.
-        staged = StagedSite(args.out, whole=not state.outputs)
+        staged = StagedSite(args.out, whole=not state.outputs, meanwhile=True)
         result = build(args.content, args.templates, options, state, args.out, progress, max(1, args.jobs), sink=staged.add, seen=seen)
     except OutputError as exc:
         if staged is not None:
@@ -237,6 +237,7 @@ def _write_out(args: argparse.Namespace, state: BuildState, cache_file: str | No
         _save(cache_file, state)
     if cache_file is not None and inputs is not None and (outputs := fingerprint.outputs_digest(args.out, cache_file, state.site_entries)):
         fingerprint.save(fingerprint.fingerprint_path(cache_file), fingerprint.Fingerprint(inputs, outputs, len(result.keys), warnings, printed))
+    staged.finish()  # the build is done when what it replaced is gone
     took = time.perf_counter() - started
     wrote = f"wrote {len(written)} of {len(result.keys)} files" if result.kept else f"built {len(written)} files"
     print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")

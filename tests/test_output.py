@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from explainer import writer
 from explainer.cli import main
 from explainer.writer import MARKER, OutputError, safe_relative, write_site
 
@@ -72,6 +74,39 @@ def test_leftovers_of_a_killed_build_are_cleaned(mini_site: Path) -> None:
     assert build_cli() == 0
     assert sorted(os.listdir(mini_site)) == [".cache", "content", "site"]
     assert (mini_site / "site" / MARKER).exists()
+
+
+@pytest.mark.parametrize("rebuild", [("--templates", "templates"), ("--no-cache",)], ids=["files replaced", "site replaced whole"])
+def test_what_a_build_replaced_is_removed_by_another_process_before_it_returns(
+    mini_site: Path, monkeypatch: pytest.MonkeyPatch, rebuild: tuple[str, ...]
+) -> None:
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    assert build_cli("--templates", "templates") == 0
+    base = mini_site / "templates/base.html"
+    base.write_text(base.read_text().replace("</footer>", "<!-- edited --></footer>"))
+    slow_remove = writer.remove_tree
+
+    def remove_slowly(path: str) -> None:
+        # In the child this note reaches the parent only through a file.
+        (mini_site / f"removed-by-{os.getpid()}").touch()
+        time.sleep(0.3)  # the parent must wait for this, not find the folder still there
+        slow_remove(path)
+
+    monkeypatch.setattr(writer, "_MEANWHILE_FROM", 1)  # the mini site replaces only a few files
+    monkeypatch.setattr(writer, "remove_tree", remove_slowly)
+    assert main(["build", "--content", "content", *rebuild, "--templates", "templates"]) == 0
+    removers = [int(p.name.removeprefix("removed-by-")) for p in mini_site.glob("removed-by-*")]
+    assert removers and os.getpid() not in removers
+    assert sorted(n for n in os.listdir(mini_site) if not n.startswith("removed-by-")) == [".cache", "content", "site", "templates"]
+    assert "<!-- edited -->" in (mini_site / "site/index.html").read_text()
+    assert snapshot(mini_site / "site") == _full_build_of(mini_site)
+
+
+def _full_build_of(root: Path) -> dict[str, bytes]:
+    """The site a full build of this folder's content and templates writes elsewhere."""
+    assert main(["build", "--content", str(root / "content"), "--templates", str(root / "templates"),
+                 "--out", str(root.parent / "full"), "--no-cache"]) == 0
+    return snapshot(root.parent / "full")
 
 
 def test_writer_refuses_paths_outside_the_folder(tmp_path: Path) -> None:
