@@ -319,6 +319,9 @@ def measure_sizes(args: argparse.Namespace, trash: Trash, hugo_binary: str) -> N
             print(f"  {size} stories: {tool.name} ...", file=sys.stderr, flush=True)
             results[tool.name] = measure(tool, args.repeat)
             measured = True
+            # Every run, not just the median: later runs may pay for what earlier ones freed (trash.py).
+            for scenario, seconds in results[tool.name].seconds.items():
+                print(f"    {scenario}: " + " ".join(f"{s:.2f}" for s in seconds) + " s", file=sys.stderr, flush=True)
         if "explainer" in results:
             print(report(size, results), flush=True)
         after = markdown_speed(work / "ours" / "content")
