@@ -65,6 +65,9 @@ class _Done:
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
     sent: list[str] = field(default_factory=list)  # outputs handed to the sink (where they were made), not in ``files``
     bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
+    # Stories whose record is the one the state holds: not sent back, so the parent keeps its own
+    # object (comparing a thousand copies with the saved state would cost a template edit 35 ms).
+    unchanged: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,7 +108,7 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
             ):
                 # Only the layout changed: the page was put together around its kept blocks.
                 done.fragments[job.slug] = renderer.fragments(old.listed, state.fragments)
-                done.records[job.slug] = old
+                done.unchanged.append(job.slug)
                 continue
             elif current and old is not None and old.listed is not None and state.pages is not None and (
                 stored := state.pages.get(job.slug, digest(old.digest, inputs.digest))
@@ -130,6 +133,9 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
                     done.bodies[job.slug] = renderer.bodies.pop(job.slug)
             if state.in_memory:
                 record.parsed, record.page = story, page
+            elif record == old:  # read again only to render it again (a template changed)
+                done.unchanged.append(job.slug)
+                continue
             done.records[job.slug] = record
     finally:
         if renderer is not None:
@@ -271,6 +277,7 @@ def build(
         for count, done in run_chunks(_story_chunk, todo, jobs):
             progress("building stories", count, len(todo))
             records.update(done.records)
+            records.update((slug, state.stories[slug]) for slug in done.unchanged)
             if renderer is not None:
                 renderer.keys.update(done.keys)
                 renderer.out.update(done.files)

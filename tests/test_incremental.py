@@ -759,3 +759,30 @@ def test_the_previews_first_template_edit_reuses_what_its_workers_computed(tmp_p
         full = build("content", "templates")
         write_site(str(tmp_path / "fresh"), full.files)
         assert snapshot(tmp_path / "site", skip_marker=True) == snapshot(tmp_path / "fresh", skip_marker=True), name
+
+
+@pytest.mark.parametrize("template", ["base.html", "story.html"])
+def test_a_template_edit_built_in_workers_keeps_the_states_own_story_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str) -> None:
+    """Records a worker did not change stay the parent's objects: none is sent back, and the saved changes name no story."""
+    from benchmarks.generate import generate
+
+    generate(str(tmp_path), 3 * parallel.CHUNK)
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
+    state = BuildState()
+    state.pages = cache.MemoryPageStore()
+    first = build("content", "templates", state=state, out_dir="site", jobs=2)
+    assert first.ok()
+    write_site("site", first.files)
+    state.record_outputs("site", first.keys, None)
+    state.saved = cache.Saved.of(state, None, b"token", 1, 0)
+    before = dict(state.stories)
+    old = "</footer>" if template == "base.html" else "</h1>"
+    replace(tmp_path / "templates" / template, old, "<!-- edited -->" + old)
+    result = build("content", "templates", state=state, out_dir="site", jobs=2)
+    assert result.ok()
+    edited = {path.split("/")[0] for path, data in result.files.items() if path.endswith("/index.html") and b"<!-- edited -->" in data}
+    assert edited >= before.keys()  # every story page was rendered again
+    assert state.stories.keys() == before.keys()
+    assert all(state.stories[slug] is before[slug] for slug in before)
+    assert state.saved.changes(state)["stories"] == {}
