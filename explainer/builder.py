@@ -321,7 +321,7 @@ def build(
                 fragments[key] = text if type(text) is Markup else Markup(text)
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
-    state.analyses = (renderer.templates, renderer.analyses)
+    state.analyses = renderer.analysed()
     report.extend(render_report)
     if report.failed():
         return BuildResult({}, report)

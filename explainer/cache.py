@@ -25,7 +25,7 @@ import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Diagnostic
 from .files import Entry, compress, decompress, signature_of, stat_signature
@@ -35,6 +35,9 @@ from .loader import SiteInputs
 from .narrative import Narrative, Section
 from .pages import Listed, Part, StoryPage
 from .writer import MARKER
+
+if TYPE_CHECKING:
+    from .render import Analyses
 
 
 @dataclass
@@ -74,7 +77,7 @@ class BuildState:
     environment: Any = field(default=None, compare=False)  # (templates digest, compiled Jinja environment); in memory only
     compiled_dir: str | None = field(default=None, compare=False)  # where compiled templates are kept between runs
     pages: PageStore | MemoryPageStore | None = field(default=None, compare=False)  # each story's computed page, kept between runs
-    analyses: tuple[bytes, dict[str, bytes | None]] | None = None  # of the templates, with their digest (render.Renderer)
+    analyses: Analyses | None = None  # of the templates, with their digest and each template's facts (render.Renderer)
     # In memory only (the preview), to spare work on every save: the story folders with the
     # diagnostics of listing them, and the site settings as last read.
     listing: tuple[str, list[Entry], list[Diagnostic]] | None = field(default=None, compare=False)

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 from .diagnostics import Pos, Report
 from .files import digest, display, is_ignored, key_of
 from .jsonout import article_ld, facts_json, page_ld
-from .layout import block_dependencies, body_data, render_around_blocks, render_keeping_blocks, templates_reached
+from .layout import TemplateFacts, block_dependencies, body_data, render_around_blocks, render_keeping_blocks, templates_reached
 from .loader import SiteInputs, Story
 from .model import SiteConfig
 from .pages import STATUS_LABELS, Listed, StoryPage, join_names, story_page
@@ -172,6 +172,10 @@ class Cards(tuple[Markup, ...]):
         return "".join(self)
 
 
+# The templates' digest, the analyses made for it by what was analysed, and each template's facts (layout.TemplateFacts).
+Analyses = tuple[bytes, dict[str, bytes | None], dict[tuple[str, str], tuple[bytes, Any]]]
+
+
 class Renderer:
     """Renders the pages of one site, skipping every output whose key says the file on disk is already right.
 
@@ -188,7 +192,7 @@ class Renderer:
         have: dict[str, bytes] | None = None,
         environment: tuple[bytes, jinja2.Environment] | None = None,
         compiled_dir: str | None = None,
-        analyses: tuple[bytes, dict[str, bytes | None]] | None = None,
+        analyses: Analyses | None = None,
     ) -> None:
         assert inputs.site is not None
         self.site: SiteConfig = inputs.site
@@ -215,8 +219,14 @@ class Renderer:
         self.body_context = digest(inputs.digest, repr(options).encode())
         self.bodies: dict[str, tuple[bytes, bytes]] = {}  # slug -> (key, kept blocks) of the story pages rendered whole
         # The templates' analyses by what was analysed, kept by the build state with the templates'
-        # digest: parsing the templates again would cost a small rebuild a tenth of its time.
+        # digest: parsing the templates again would cost a small rebuild a tenth of its time. After
+        # a template edit, what each unchanged template's source showed is still known.
         self.analyses: dict[str, bytes | None] = dict(analyses[1]) if analyses is not None and analyses[0] == templates else {}
+        self.template_facts = TemplateFacts(analyses[2] if analyses is not None else None)
+
+    def analysed(self) -> Analyses:
+        """The analyses of this build, for the next one (see ``analyses``)."""
+        return (self.templates, self.analyses, self.template_facts.kept())
 
     def _analysed(self, what: str, analyse: Callable[[], bytes | None]) -> bytes | None:
         """A templates analysis, done once per state of the templates folder."""
@@ -232,13 +242,13 @@ class Renderer:
     @functools.cached_property
     def fragment_context(self) -> bytes:
         """What list fragments depend on besides the story: the templates their macros reach (all, when unsure)."""
-        reached = self._analysed("fragments", lambda: templates_reached(self.env, [t for t, _, _ in self.fragment_calls()]))
+        reached = self._analysed("fragments", lambda: templates_reached(self.env, [t for t, _, _ in self.fragment_calls()], self.template_facts))
         return digest(self.body_context, reached or self.templates)
 
     @functools.cached_property
     def body_templates(self) -> bytes | None:
         """What a story page's own blocks depend on among the templates; None when they may depend on the layout."""
-        return self._analysed("story.html", lambda: block_dependencies(self.env, "story.html", _STORY_GIVEN, _LAYOUT_GIVEN))
+        return self._analysed("story.html", lambda: block_dependencies(self.env, "story.html", _STORY_GIVEN, _LAYOUT_GIVEN, self.template_facts))
 
     @functools.cached_property
     def static_names(self) -> bytes:

@@ -786,3 +786,28 @@ def test_a_template_edit_built_in_workers_keeps_the_states_own_story_records(tmp
     assert state.stories.keys() == before.keys()
     assert all(state.stories[slug] is before[slug] for slug in before)
     assert state.saved.changes(state)["stories"] == {}
+
+
+def test_a_template_edit_parses_only_the_edited_template_to_analyse_them(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the analyses learnt of each unchanged template is kept; the pages equal a full build's."""
+    import jinja2
+
+    state = BuildState()
+    first = build("content", "templates", state=state, out_dir="site")
+    assert first.ok()
+    site = first.files
+    write_site("site", site)
+    state.record_outputs("site", first.keys, None)
+    parsed: list[str] = []
+    real_parse = jinja2.Environment.parse
+    monkeypatch.setattr(jinja2.Environment, "parse", lambda env, source, *rest: parsed.append(source) or real_parse(env, source, *rest))
+    for name, old in (("base.html", "</footer>"), ("story.html", "</h1>"), ("_macros.html", "</article>")):
+        parsed.clear()
+        edited = site_root / "templates" / name
+        replace(edited, old, "<!-- edited -->" + old)
+        result = build("content", "templates", state=state, out_dir="site")
+        assert parsed == [edited.read_text(encoding="utf-8")], name
+        site = {path: result.files.get(path) or site[path] for path in result.keys}
+        assert site == build("content", "templates").files, name
+        write_site("site", site)
+        state.record_outputs("site", result.keys, None)
