@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -206,6 +207,8 @@ def remove_meanwhile(path: str, files: int | None = None) -> Callable[[], None]:
         return lambda: None
     if pid == 0:  # the child: remove, and leave at once, running nothing of the parent's (no atexit, no flush)
         try:
+            # Ctrl-C in the terminal reaches the child too: the build it belongs to decides.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             remove_tree(path)
         finally:
             os._exit(0)
@@ -213,6 +216,8 @@ def remove_meanwhile(path: str, files: int | None = None) -> Callable[[], None]:
     def wait() -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+        if os.path.lexists(path):  # the child died before it was done (killed, out of memory)
+            remove_tree(path)
 
     return wait
 
@@ -344,7 +349,7 @@ class StagedSite:
         self._stop_threads()
         staged = {rel: self._staged(rel) for rel in staged}
         try:
-            _put_in_place(self.out_dir, self.staging, staged, remove, keep_replaced=self.meanwhile)
+            _put_in_place(self.out_dir, self.staging, staged, remove, keep_replaced=self.meanwhile and hasattr(os, "fork"))
         except BaseException:
             self.abort()
             raise
@@ -364,11 +369,12 @@ class StagedSite:
         self._removing = lambda: None
 
     def abort(self) -> None:
-        """Forget the new site; the output folder is as it was (nothing to do once the site is in place)."""
+        """Forget the new site; the output folder is as it was (once the site is in place, only wait for what it replaced to go)."""
         self._stop_threads()
         if not self.finished:
             self.finished = True
             remove_tree(self.staging)
+        self.finish()
 
 
 def write_site(out_dir: str, files: dict[str, bytes]) -> None:
@@ -388,13 +394,18 @@ def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: se
         if not safe_relative(rel):
             raise OutputError(f"refusing to write outside the output folder: {rel!r}")
     _make_folders(out_dir, staged)
+    # What is kept of replaced and removed files goes under names that start with "#" and a word:
+    # no staged file has such a name (flat names escape "#"; a digest name is "#" and hex only).
+    aside = iter(range(len(staged) + len(remove)))
 
     def replace(rel: str) -> None:
         temporary = staged[rel]
         target = os.path.join(out_dir, *rel.split("/"))
         if keep_replaced:  # a second link keeps the old file's blocks until later (a new file has none)
-            with contextlib.suppress(FileNotFoundError):
-                os.link(target, temporary + ".old", follow_symlinks=False)
+            # Only a saving: where a link cannot be made (a file system without them, a file of
+            # another user's under protected_hardlinks), the rename frees the old file itself.
+            with contextlib.suppress(OSError):
+                os.link(target, os.path.join(staging, f"#old-{next(aside)}"), follow_symlinks=False)
         os.replace(temporary, target)
 
     # Files that are new (a story's page, a stylesheet under its new hashed name) go in before
@@ -419,7 +430,7 @@ def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: se
         target = os.path.join(out_dir, *rel.split("/"))
         try:
             if keep_replaced:
-                os.rename(target, os.path.join(staging, f"gone-{number}"))
+                os.rename(target, os.path.join(staging, f"#gone-{number}"))
             else:
                 os.remove(target)
             os.removedirs(os.path.dirname(target))  # drops folders left empty, stops at the first that is not

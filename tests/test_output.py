@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -87,26 +88,64 @@ def test_what_a_build_replaced_is_removed_by_another_process_before_it_returns(
     slow_remove = writer.remove_tree
 
     def remove_slowly(path: str) -> None:
-        # In the child this note reaches the parent only through a file.
-        (mini_site / f"removed-by-{os.getpid()}").touch()
+        # What it removes are the pages the build replaced; in the child, this note reaches the
+        # parent only through a file's name.
+        old_pages = sum(b"</footer>" in f.read_bytes() and b"<!-- edited -->" not in f.read_bytes() for f in Path(path).rglob("*") if f.is_file())
+        (mini_site / f"removed-by-{os.getpid()}-{old_pages}").touch()
         time.sleep(0.3)  # the parent must wait for this, not find the folder still there
         slow_remove(path)
 
     monkeypatch.setattr(writer, "_MEANWHILE_FROM", 1)  # the mini site replaces only a few files
     monkeypatch.setattr(writer, "remove_tree", remove_slowly)
     assert main(["build", "--content", "content", *rebuild, "--templates", "templates"]) == 0
-    removers = [int(p.name.removeprefix("removed-by-")) for p in mini_site.glob("removed-by-*")]
-    assert removers and os.getpid() not in removers
+    removals = [p.name.removeprefix("removed-by-").split("-") for p in mini_site.glob("removed-by-*")]
+    assert removals and all(int(pid) != os.getpid() for pid, _ in removals)
+    assert sum(int(pages) for _, pages in removals) >= 2  # the home page and the story's, at least
     assert sorted(n for n in os.listdir(mini_site) if not n.startswith("removed-by-")) == [".cache", "content", "site", "templates"]
     assert "<!-- edited -->" in (mini_site / "site/index.html").read_text()
-    assert snapshot(mini_site / "site") == _full_build_of(mini_site)
+    monkeypatch.setattr(writer, "remove_tree", slow_remove)
+    assert main(["build", "--content", "content", "--templates", "templates", "--out", "full", "--no-cache"]) == 0
+    assert snapshot(mini_site / "site") == snapshot(mini_site / "full")
 
 
-def _full_build_of(root: Path) -> dict[str, bytes]:
-    """The site a full build of this folder's content and templates writes elsewhere."""
-    assert main(["build", "--content", str(root / "content"), "--templates", str(root / "templates"),
-                 "--out", str(root.parent / "full"), "--no-cache"]) == 0
-    return snapshot(root.parent / "full")
+@pytest.mark.parametrize("fate", ["interrupted", "killed"])
+def test_what_a_build_replaced_is_gone_even_when_its_remover_is_interrupted_or_killed(mini_site: Path, monkeypatch: pytest.MonkeyPatch, fate: str) -> None:
+    """Ctrl-C in the terminal reaches the removing child too, which carries on; a child killed outright is made up for."""
+    assert build_cli() == 0
+    parent = os.getpid()
+    real_remove = writer.remove_tree
+
+    def remove(path: str) -> None:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGINT if fate == "interrupted" else signal.SIGKILL)
+            time.sleep(0.1)  # a signal not ignored has struck by now
+            real_remove(path)
+            (mini_site / "removed-by-the-child").touch()
+        else:
+            real_remove(path)
+
+    monkeypatch.setattr(writer, "_MEANWHILE_FROM", 1)
+    monkeypatch.setattr(writer, "remove_tree", remove)
+    assert build_cli("--no-cache") == 0  # a whole new site: the previous one is removed meanwhile
+    assert (mini_site / "removed-by-the-child").exists() == (fate == "interrupted")
+    assert sorted(n for n in os.listdir(mini_site) if not n.startswith("removed-by")) == [".cache", "content", "site"]
+
+
+def test_static_files_whose_names_differ_by_a_suffix_are_replaced_together(mini_site: Path) -> None:
+    """Kept links of replaced files never take a staged file's name (``notes.txt`` and ``notes.txt.old``)."""
+    shutil.copytree(TEMPLATES, mini_site / "templates")
+    static = mini_site / "templates/static"
+    (static / "notes.txt").write_text("one")
+    (static / "notes.txt.old").write_text("two")
+    assert build_cli("--templates", "templates") == 0
+    (static / "notes.txt").write_text("one, edited")
+    (static / "notes.txt.old").write_text("two, edited")
+    base = mini_site / "templates/base.html"
+    base.write_text(base.read_text().replace("</footer>", "<!-- edited --></footer>"))
+    assert main(["build", "--content", "content", "--templates", "templates"]) == 0
+    assert main(["build", "--content", "content", "--templates", "templates", "--out", "full", "--no-cache"]) == 0
+    assert snapshot(mini_site / "site") == snapshot(mini_site / "full")
+    assert sorted(os.listdir(mini_site)) == [".cache", "content", "full", "site", "templates"]
 
 
 def test_writer_refuses_paths_outside_the_folder(tmp_path: Path) -> None:
