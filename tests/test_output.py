@@ -109,7 +109,9 @@ def test_what_a_build_replaced_is_removed_by_another_process_before_it_returns(
 
 
 @pytest.mark.parametrize("fate", ["interrupted", "killed"])
-def test_what_a_build_replaced_is_gone_even_when_its_remover_is_interrupted_or_killed(mini_site: Path, monkeypatch: pytest.MonkeyPatch, fate: str) -> None:
+def test_what_a_build_replaced_is_gone_even_when_its_remover_is_interrupted_or_killed(
+    mini_site: Path, monkeypatch: pytest.MonkeyPatch, fate: str
+) -> None:
     """Ctrl-C in the terminal reaches the removing child too, which carries on; a child killed outright is made up for."""
     assert build_cli() == 0
     parent = os.getpid()
