@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Diagnostic
-from .files import Entry, compress, decompress, signature_of, stat_signature
+from .files import Entry, compress, decompress, output_path, signature_of, stat_signature
 from .fingerprint import changes_path, code_version
 from .layout import body_of
 from .loader import SiteInputs
@@ -99,7 +99,7 @@ class BuildState:
             return {path: key for path, (key, signature) in self.outputs.items() if signature is not None}
         have: dict[str, bytes] = {}
         for path, (key, signature) in self.outputs.items():
-            if signature is not None and stat_signature(os.path.join(out_dir, *path.split("/"))) == signature:
+            if signature is not None and stat_signature(output_path(out_dir, path)) == signature:
                 have[path] = key
         return have
 
@@ -118,7 +118,7 @@ class BuildState:
         self.outputs = {}
         for path, key in keys.items():
             if written is None or path in written or path not in old:
-                signature = stat_signature(os.path.join(out_dir, *path.split("/")))
+                signature = stat_signature(output_path(out_dir, path))
             else:
                 signature = old[path][1]
             self.outputs[path] = (key, signature)
@@ -413,12 +413,13 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
     try:
         with open(path, "rb") as f:
             snapshot = signature_of(os.fstat(f.fileno()))
-            data = f.read()
+            # The header line, then the state: read apart, so the 3 MB of a large site's state are not copied again.
+            header, body = f.readline(), f.read()
     except FileNotFoundError:
         return BuildState(version=version), None
     except OSError as exc:
         return BuildState(version=version), f"cannot read it ({exc.strerror or exc})"
-    header, _, body = data.partition(b"\n")
+    size, header = len(header) + len(body), header.rstrip(b"\n")
     if not header.startswith(_HEADER):  # damaged, or written by code older than the header
         return BuildState(version=version), "it is damaged or from an older version of the generator"
     written_by, _, token = header[len(_HEADER):].partition(b" ")
@@ -434,7 +435,7 @@ def load_state(path: str) -> tuple[BuildState, str | None]:
         changes_end = _read_changes(changes_path(path), token, state)
     except Exception:  # changes that passed their digest but do not apply: not this code's
         return BuildState(version=version), "it is damaged"
-    state.saved = Saved.of(state, snapshot, token, len(data), changes_end)
+    state.saved = Saved.of(state, snapshot, token, size, changes_end)
     return state, None
 
 

@@ -186,6 +186,13 @@ def key_of(*values: object) -> bytes:
     return digest(repr(values).encode("utf-8", "surrogatepass"))
 
 
+def output_path(out_dir: str, rel: str) -> str:
+    """Where an output path (slash-separated, checked to stay inside) is in the output folder."""
+    # Plain concatenation where "/" is the separator: a rebuild looks up every output of the site,
+    # and os.path.join of the split path costs twice as much as the stat it is for.
+    return f"{out_dir}/{rel}" if os.sep == "/" else os.path.join(out_dir, *rel.split("/"))
+
+
 def stat_signature(path: str) -> tuple[int, ...] | None:
     """What changes whenever a file's bytes may have: its inode, size, and modification and change times.
 

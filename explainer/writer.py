@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from .files import output_path
+
 if TYPE_CHECKING:
     from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -400,7 +402,7 @@ def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: se
 
     def replace(rel: str) -> None:
         temporary = staged[rel]
-        target = os.path.join(out_dir, *rel.split("/"))
+        target = output_path(out_dir, rel)
         if keep_replaced:  # a second link keeps the old file's blocks until later (a new file has none)
             # Only a saving: where a link cannot be made (a file system without them, a file of
             # another user's under protected_hardlinks), the rename frees the old file itself.
@@ -414,7 +416,7 @@ def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: se
     new: list[str] = []
     existing: list[str] = []
     for rel in sorted(staged):
-        (existing if os.path.lexists(os.path.join(out_dir, *rel.split("/"))) else new).append(rel)
+        (existing if os.path.lexists(output_path(out_dir, rel)) else new).append(rel)
     # One by one: a rename waits on nothing that threads could overlap (measured: threads were
     # slower, on a tmpfs and on a virtual disk alike).
     for rel in (*new, *existing):
@@ -427,7 +429,7 @@ def _put_in_place(out_dir: str, staging: str, staged: dict[str, str], remove: se
     for number, rel in enumerate(sorted(remove)):
         if not safe_relative(rel):
             continue
-        target = os.path.join(out_dir, *rel.split("/"))
+        target = output_path(out_dir, rel)
         try:
             if keep_replaced:
                 os.rename(target, os.path.join(staging, f"#gone-{number}"))
