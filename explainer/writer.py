@@ -190,6 +190,11 @@ def remove_tree(path: str) -> None:
 _MEANWHILE_FROM = 64
 
 
+def _worth_a_child(files: int | None) -> bool:
+    """Whether removing this many files (None: not counted) is left to a child process."""
+    return hasattr(os, "fork") and (files is None or files >= _MEANWHILE_FROM)
+
+
 def remove_meanwhile(path: str, files: int | None = None) -> Callable[[], None]:
     """Start removing a folder of ``files`` files (None: not counted); the function returned waits until it is gone.
 
@@ -199,7 +204,7 @@ def remove_meanwhile(path: str, files: int | None = None) -> Callable[[], None]:
     (saving what the build learnt). A thread would not overlap it, as it waits for the GIL between
     removals. A few files, or a system that cannot fork, are removed here and now.
     """
-    if (files is not None and files < _MEANWHILE_FROM) or not hasattr(os, "fork"):
+    if not _worth_a_child(files):
         remove_tree(path)
         return lambda: None
     try:
@@ -350,8 +355,10 @@ class StagedSite:
         """
         self._stop_threads()
         staged = {rel: self._staged(rel) for rel in staged}
+        # Links keeping the replaced files are worth making only for a child to free them later.
+        keep = self.meanwhile and _worth_a_child(len(staged) + len(remove))
         try:
-            _put_in_place(self.out_dir, self.staging, staged, remove, keep_replaced=self.meanwhile and hasattr(os, "fork"))
+            _put_in_place(self.out_dir, self.staging, staged, remove, keep_replaced=keep)
         except BaseException:
             self.abort()
             raise
