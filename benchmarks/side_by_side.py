@@ -14,7 +14,7 @@ hour. Two things made such pairs lie before, and this script rules both out:
     python -m benchmarks.side_by_side COMMIT [--scenario template] [--stories 1000] [--pairs 8]
 
 Each pair edits both copies the same way (the base template, or one story's text, or moves the
-output and cache aside for a cold build) and times one fresh ``build.py build`` of each, the
+output and cache aside for a cold build, or changes nothing) and times one fresh ``build.py build`` of each, the
 order alternating. It prints every time and the medians, for each half and in all.
 """
 
@@ -33,7 +33,7 @@ from .generate import generate
 from .trash import Trash
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("template", "story", "cold")
+SCENARIOS = ("template", "story", "cold", "none")
 
 
 def checkout(commit: str, where: Path) -> Path:
@@ -58,7 +58,9 @@ def build_seconds(tree: Path, site: Path) -> float:
 
 
 def edit(scenario: str, site: Path, number: int, trash: Trash) -> None:
-    """Make a site's next change: the layout, one story's text, or no output and no cache at all."""
+    """Make a site's next change: the layout, one story's text, no output and no cache at all, or none."""
+    if scenario == "none":
+        return
     if scenario == "template":
         replace_once(site / "templates/base.html", "</footer>", f"<!-- edit {number} --></footer>")
     elif scenario == "story":
