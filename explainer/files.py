@@ -187,7 +187,7 @@ def key_of(*values: object) -> bytes:
 
 
 def output_path(out_dir: str, rel: str) -> str:
-    """Where an output path (slash-separated, checked to stay inside) is in the output folder."""
+    """Where an output path (slash-separated, checked to stay inside) is under ``out_dir`` (the output folder, or a staging one)."""
     # Plain concatenation where "/" is the separator: a rebuild looks up every output of the site,
     # and os.path.join of the split path costs twice as much as the stat it is for.
     return f"{out_dir}/{rel}" if os.sep == "/" else os.path.join(out_dir, *rel.split("/"))

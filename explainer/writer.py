@@ -163,8 +163,8 @@ def _make_folders(root: str, rels: Iterable[str], pool: Executor | None = None, 
         by_depth.setdefault(folder.count("/"), []).append(folder)
     for depth in sorted(by_depth):
         # Looking is far cheaper than a mkdir that fails: most folders of a rebuild already exist.
-        missing = [f for f in sorted(by_depth[depth]) if not os.path.isdir(os.path.join(root, *f.split("/")))]
-        _each(lambda f: os.makedirs(os.path.join(root, *f.split("/")), exist_ok=True), missing, pool, alone)
+        missing = [f for f in sorted(by_depth[depth]) if not os.path.isdir(output_path(root, f))]
+        _each(lambda f: os.makedirs(output_path(root, f), exist_ok=True), missing, pool, alone)
 
 
 def remove_tree(path: str) -> None:
@@ -281,7 +281,7 @@ class StagedSite:
     def _staged(self, rel: str) -> str:
         """Where an output file is staged."""
         if self.whole:
-            return os.path.join(self.staging, *rel.split("/"))
+            return output_path(self.staging, rel)
         # Flat: the path with its slashes escaped, a name no other path has (workers write at the
         # same time without agreeing on names); a digest where that would be too long a name.
         name = rel.replace("%", "%25").replace("/", "%2F").replace("#", "%23")
@@ -322,7 +322,7 @@ class StagedSite:
                 flat = {rel: self._staged(rel) for rel in staged}
                 _make_folders(staging, flat)
                 for rel, path in flat.items():
-                    os.rename(path, os.path.join(staging, *rel.split("/")))
+                    os.rename(path, output_path(staging, rel))
             with open(os.path.join(staging, MARKER), "wb") as f:
                 f.write(_MARKER_TEXT)
             os.chmod(staging, 0o755)  # mkdtemp makes it private; a published site must be readable
