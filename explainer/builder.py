@@ -39,6 +39,7 @@ class BuildResult:
     kept: set[str] = field(default_factory=set)  # outputs the output folder already holds as they should be
     learnt: bool = True  # whether the state passed in changed (False: an unchanged site, nothing to save)
     sent: set[str] = field(default_factory=set)  # outputs handed to the sink as they were made, not in ``files``
+    contexts: tuple[bytes, ...] | None = None  # what the keys were made in besides each story (see _contexts), for the state to record
 
     def ok(self, strict: bool = False) -> bool:
         """True when the build may be written."""
@@ -180,6 +181,14 @@ def _contexts(renderer: Renderer) -> tuple[bytes, ...]:
     return renderer.context, renderer.data_context, renderer.fragment_context
 
 
+def _recorded(slug: str, have: Mapping[str, bytes]) -> tuple[tuple[str, bytes], ...] | None:
+    """A shown story's two outputs with their recorded keys, when both files are still as written; None otherwise."""
+    page, data = f"{slug}/index.html", f"{slug}/facts.json"
+    if page in have and data in have:
+        return ((page, have[page]), (data, have[data]))
+    return None
+
+
 def _settle(
     settled: dict[str, tuple[tuple[str, bytes], ...]] | None,
     changed: Iterable[str],
@@ -237,6 +246,8 @@ def build(
     render_report = Report()  # template problems count only once the content is clean
     renderer = None
     settled: dict[str, tuple[tuple[str, bytes], ...]] | None = None
+    have: dict[str, bytes] = {}
+    recorded = False  # whether the recorded outputs' keys were made in this build's contexts
     if inputs.site is not None:
         # The preview trusts the files it wrote itself, unless something else has written since.
         trust = touched is not None and out_dir is not None and state.untouched(out_dir)
@@ -244,7 +255,11 @@ def build(
         renderer = Renderer(inputs, templates_dir, options, render_report, have, state.environment, state.compiled_dir, state.analyses)
         if trust and state.settled is not None and state.settled[0] == _contexts(renderer):
             settled = state.settled[1]
+        recorded = state.contexts is not None and state.contexts == _contexts(renderer)
     state.settled = None  # set again only by a build that succeeds
+    # Set again only when this build's outputs are recorded: the story records may change from
+    # here on, and a recorded key is taken for a story's only while its record is the one it was made from.
+    state.contexts = None
     folders = _story_folders(inputs, state, touched, report)
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
@@ -262,6 +277,13 @@ def build(
         if old is not None and old.signature == signature and old.checked_with == inputs.digest:
             if old.listed is None or renderer is None or not renderer.shows(old.listed):
                 records[e.name] = old
+                continue
+            if recorded and (outputs := _recorded(e.name, have)) is not None:
+                # Its outputs' keys, as recorded after the last build, are those story_keys would
+                # make (same story, same contexts), and its files are as written: a one-story
+                # rebuild of a large site need not digest every other story's keys again.
+                records[e.name] = old
+                renderer.keys.update(outputs)
                 continue
             page, data = renderer.story_keys(e.name, old.digest)
             if not (page or data or any(key not in state.fragments for key in renderer.fragment_keys(old.listed))):
@@ -300,11 +322,14 @@ def build(
         return BuildResult({}, report)
     shown = [r.listed for r in state.stories.values() if r.listed is not None and renderer.shows(r.listed)]
     # Only the list entries this site uses are kept: the state follows the site, not its history.
-    # Settled stories keep theirs; only those of the stories looked at are dropped and added.
-    changed = state.stories.keys() if settled is None else {job.slug for job in todo} | (touched or set())
-    # (The preview's state, which alone can be settled, holds them as markup already.)
-    fragments: dict[FragmentKey, Markup] = {} if settled is None else dict(state.fragments)  # type: ignore[arg-type]
-    if settled is not None:
+    # When the last build's entries are all still used (settled stories in the preview, or the
+    # contexts of the recorded outputs unchanged), only those of the stories looked at, or gone,
+    # are dropped and added.
+    partial = settled is not None or recorded
+    removed = before.keys() - state.stories.keys()
+    changed = state.stories.keys() if not partial else {job.slug for job in todo} | (touched or set()) | removed
+    fragments: dict[FragmentKey, str] = dict(state.fragments) if partial else {}
+    if partial:
         for slug in changed:
             gone = before.get(slug)
             if gone is not None and gone.listed is not None:
@@ -317,8 +342,7 @@ def build(
         for key in renderer.fragment_keys(now.listed):
             text = new_fragments.get(key) or state.fragments.get(key)
             if text is not None:  # None only when its template failed, and then the build fails too
-                # A saved state holds plain text; the preview's keeps the markup lists are given.
-                fragments[key] = text if type(text) is Markup else Markup(text)
+                fragments[key] = text
     renderer.lists(shown, fragments)
     state.environment = renderer.environment() or state.environment  # kept with its templates' digest: never used stale
     state.analyses = renderer.analysed()
@@ -331,4 +355,4 @@ def build(
     if state.pages is not None and learnt:
         state.pages.prune(set(state.stories))
     kept = set(renderer.keys) - set(renderer.out) - sent
-    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out) or bool(sent), sent)
+    return BuildResult(renderer.out, report, renderer.keys, kept, learnt or bool(renderer.out) or bool(sent), sent, _contexts(renderer))

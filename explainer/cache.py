@@ -69,6 +69,9 @@ class BuildState:
     outputs: dict[str, tuple[bytes, tuple[int, ...] | None]] = field(default_factory=dict)  # path -> (key, signature as written)
     version: str = ""
     marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
+    # What the recorded outputs' keys were made in besides each story (builder._contexts), set with
+    # them and cleared when a build begins: None when the story records may have changed since.
+    contexts: tuple[bytes, ...] | None = None
     # Every entry of the output folder, for the fingerprint (see fingerprint.update_entries): what
     # the last builds wrote as they left it, the rest as last seen when the whole folder was
     # looked at (a build that missed the shortcut and learnt nothing looks again). None: not known.
@@ -111,9 +114,14 @@ class BuildState:
         """
         return self.marker is not None and stat_signature(os.path.join(out_dir, MARKER)) == self.marker
 
-    def record_outputs(self, out_dir: str, keys: dict[str, bytes], written: set[str] | None) -> None:
-        """Remember what the output folder now holds: each file's key and signature (``written``: None means all)."""
+    def record_outputs(self, out_dir: str, keys: dict[str, bytes], written: set[str] | None, contexts: tuple[bytes, ...] | None = None) -> None:
+        """Remember what the output folder now holds: each file's key and signature (``written``: None means all).
+
+        ``contexts``: those of the build that made the keys (BuildResult.contexts), when its story
+        records are the state's.
+        """
         self.marker = stat_signature(os.path.join(out_dir, MARKER))
+        self.contexts = contexts
         old = self.outputs
         self.outputs = {}
         for path, key in keys.items():
@@ -372,6 +380,7 @@ class Saved:
             "site entries": None if state.site_entries is None else {p: n for p, n in state.site_entries.items() if self.site_entries.get(p) != n},
             "site entries gone": [] if state.site_entries is None else [p for p in self.site_entries if p not in state.site_entries],
             "marker": state.marker,
+            "contexts": state.contexts,
             "analyses": state.analyses,
         }
 
@@ -384,7 +393,7 @@ def _apply(state: BuildState, changes: dict[str, Any]) -> None:
         for key in changes[name + " gone"]:
             table.pop(key, None)
     state.fragments = fragments
-    state.marker, state.analyses = changes["marker"], changes["analyses"]
+    state.marker, state.contexts, state.analyses = changes["marker"], changes["contexts"], changes["analyses"]
     if changes["site entries"] is None:
         state.site_entries = None
     else:

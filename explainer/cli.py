@@ -222,7 +222,7 @@ def _write_out(args: argparse.Namespace, state: BuildState, cache_file: str | No
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
     if result.learnt or remove or why is not None:
-        state.record_outputs(args.out, result.keys, written if result.kept else None)
+        state.record_outputs(args.out, result.keys, written if result.kept else None, result.contexts)
         if cache_file is not None:
             # For the fingerprint: a folder replaced whole is looked at whole, otherwise only what was written.
             replaced = whole or state.site_entries is None

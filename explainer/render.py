@@ -451,7 +451,7 @@ class Renderer:
             self.out[f"{folder}facts.json"] = facts_json(page, self.publishers, canonical)
         return page
 
-    def lists(self, stories: list[Listed], fragments: dict[FragmentKey, Markup]) -> None:
+    def lists(self, stories: list[Listed], fragments: Mapping[FragmentKey, str]) -> None:
         """Every output besides the stories' own: static files, lists, feed, sitemap, 404 and robots.txt."""
         site = self.site
         for out, data in self.static.values():
@@ -464,7 +464,8 @@ class Renderer:
         # rendered: a save that changes one story's text leaves every list page as it is.
         def cards(group: list[Listed], which: int) -> tuple[Later, bytes]:
             # A missing fragment is one whose template failed, and then the build fails anyway.
-            shown = Later(lambda: Cards([fragments.get((context, which, s.key), _NO_CARD) for s in group]))
+            # A saved state holds them as plain text: made markup here, for the pages rendered only.
+            shown = Later(lambda: Cards([_markup(fragments.get((context, which, s.key), _NO_CARD)) for s in group]))
             # Every key is a 16-byte digest, so joined they are unambiguous: one digest, not one per story.
             return shown, digest(bytes([which]), b"".join(map(_KEY, group)))
 
@@ -516,6 +517,11 @@ class Renderer:
         robots = f"User-agent: *\nAllow: /\n\nSitemap: {self.base}sitemap.xml\n".encode()
         if self.needs("robots.txt", digest(robots)):
             self.out["robots.txt"] = robots
+
+
+def _markup(text: str) -> Markup:
+    """A rendered fragment as markup (it may be kept as plain text)."""
+    return text if type(text) is Markup else Markup(text)
 
 
 def _path_of(base: str) -> str:

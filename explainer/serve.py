@@ -247,7 +247,7 @@ class Rebuilder:
                         self.aside = update_site(out, result.files, set(self.state.outputs) - set(result.keys), keep_replaced=True)
                     else:
                         write_site(out, result.files)
-                    self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None)
+                    self.state.record_outputs(out, result.keys, set(result.files) if result.kept else None, result.contexts)
                 self.preview.set([])
                 # The cache is long-lived: move it out of the garbage collector's way, or a full
                 # collection (~0.5 s at 1000 stories) lands in the middle of some later save.

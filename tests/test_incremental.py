@@ -182,6 +182,49 @@ def test_an_unchanged_site_is_not_rendered_again(site_root: Path) -> None:
     assert set(result.files) == {"first-story/index.html", "first-story/facts.json"}
 
 
+def count_story_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The slugs whose output keys each build digests, in order."""
+    asked: list[str] = []
+    original = builder.Renderer.story_keys
+
+    def story_keys(self: builder.Renderer, slug: str, story_digest: bytes) -> tuple[bool, bool]:
+        asked.append(slug)
+        return original(self, slug, story_digest)
+
+    monkeypatch.setattr(builder.Renderer, "story_keys", story_keys)
+    return asked
+
+
+def test_a_one_story_rebuild_takes_the_other_stories_keys_as_recorded(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("build")[0] == 0
+    asked = count_story_keys(monkeypatch)
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    status, err = run("build")
+    assert status == 0 and err.splitlines()[-1].startswith("wrote 2 of "), err
+    assert set(asked) == {"first-story"}  # the other shown story's keys were the recorded ones
+    # An output changed by hand is not as recorded: its story's keys are digested again, and it is rendered.
+    (site_root / "site/second-story/facts.json").write_text("{}\n")
+    asked.clear()
+    status, err = run("build")
+    assert status == 0 and set(asked) == {"second-story"} and err.splitlines()[-1].startswith("wrote 1 of "), err
+
+
+def test_a_story_edited_in_a_failed_build_is_rendered_once_the_build_succeeds(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failed build records the edited story but not its outputs: the next one must not take their old keys for its."""
+    assert run("build")[0] == 0
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
+    second = site_root / "content/stories/second-story/facts.yaml"
+    replace(second, "sources: [wire]", "sources: [nowhere]")
+    assert run("build")[0] == 1
+    asked = count_story_keys(monkeypatch)
+    replace(second, "sources: [nowhere]", "sources: [wire]")
+    status, err = run("build")
+    assert status == 0 and "first-story" in asked, err
+    assert "Pads are rare" in (site_root / "site/first-story/index.html").read_text()
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
 def fingerprint_file(root: Path) -> Path:
     return Path(fingerprint.fingerprint_path(str(cache_file(root))))
 
@@ -272,7 +315,7 @@ def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> N
     out = str(site_root / "site")
     result = build("content", "templates", state=state, out_dir=out)
     write_site(out, result.files)
-    state.record_outputs(out, result.keys, None)
+    state.record_outputs(out, result.keys, None, result.contexts)
     for name, step in STEPS:
         if name == "cache deleted":
             continue
@@ -283,7 +326,7 @@ def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> N
         assert result.ok() == full.ok(), name
         if full.ok():
             update_site(out, result.files, set(state.outputs) - set(result.keys))
-            state.record_outputs(out, result.keys, set(result.files))
+            state.record_outputs(out, result.keys, set(result.files), result.contexts)
             write_site(str(site_root / "fresh"), full.files)
             assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True), name
 
@@ -371,7 +414,7 @@ def build_and_save(root: Path) -> BuildState:
     assert result.ok()
     removed = set(state.outputs) - set(result.keys)
     update_site("site", result.files, removed)
-    state.record_outputs("site", result.keys, set(result.files))
+    state.record_outputs("site", result.keys, set(result.files), result.contexts)
     state.site_entries = fingerprint.update_entries(state.site_entries or {}, "site", (*result.files, *removed, MARKER))
     save_state(path, state)
     return state
