@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from .cache import BuildState, StoryRecord, storable_page
+from .cache import BuildState, StoryRecord, storable_page, storable_parsed
 from .checks import check_story
 from .diagnostics import Diagnostic, Report
 from .files import Entry, digest
-from .loader import SiteInputs, Story, load_site, load_story, story_folders, story_signature
+from .loader import ParseMemo, SiteInputs, Story, load_site, load_story, story_folders, story_signature
 from .pages import StoryPage, listed
 from .parallel import run_chunks
 from .progress import ProgressFn, quiet
@@ -66,6 +66,7 @@ class _Done:
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
     sent: list[str] = field(default_factory=list)  # outputs handed to the sink (where they were made), not in ``files``
     bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
+    parsed: dict[str, tuple[str, bytes, bytes]] = field(default_factory=dict)  # YAML conversions for the store (see _kept)
     # Stories whose record is the one the state holds: not sent back, so the parent keeps its own
     # object (comparing a thousand copies with the saved state would cost a template edit 35 ms).
     unchanged: list[str] = field(default_factory=list)
@@ -117,7 +118,14 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
                 story, page, diagnostics = stored.story, stored, old.diagnostics  # unchanged: only a template changed
             else:
                 report = Report()
-                story = load_story(job.slug, job.path, job.shown, report)
+                # The facts of a story being edited are kept converted, so that its next edits of
+                # the narrative alone parse no YAML; a build that reads every story keeps none (their
+                # storing would cost it a tenth of its time).
+                edited = store and old is not None and old.signature != job.signature
+                memo = ParseMemo(state.pages.recall) if edited and state.pages is not None else None
+                story = load_story(job.slug, job.path, job.shown, report, memo)
+                if memo is not None:
+                    done.parsed.update(_kept(memo, job.slug))
                 if story is not None:
                     check_story(story, inputs.publishers, report)
                 diagnostics = report.items
@@ -181,6 +189,11 @@ def _contexts(renderer: Renderer) -> tuple[bytes, ...]:
     return renderer.context, renderer.data_context, renderer.fragment_context
 
 
+def _kept(memo: ParseMemo, slug: str) -> dict[str, tuple[str, bytes, bytes]]:
+    """The conversions a memo made, as the page store keeps them (slug '' for the site's own files)."""
+    return {shown: (slug, key, storable_parsed(value, diagnostics)) for shown, (key, value, diagnostics) in memo.made.items()}
+
+
 def _recorded(slug: str, have: Mapping[str, bytes]) -> tuple[tuple[str, bytes], ...] | None:
     """A shown story's two outputs with their recorded keys, when both files are still as written; None otherwise."""
     page, data = f"{slug}/index.html", f"{slug}/facts.json"
@@ -240,7 +253,10 @@ def build(
         inputs, site_diagnostics = state.site_inputs
         report.items.extend(site_diagnostics)
     else:
-        inputs = load_site(content_dir, report)
+        memo = ParseMemo(state.pages.recall) if state.pages is not None else None
+        inputs = load_site(content_dir, report, memo)
+        if memo is not None and memo.made and state.pages is not None:
+            state.pages.keep_parsed(_kept(memo, ""))
         if state.in_memory:
             state.site_inputs = (inputs, list(report.items))
     render_report = Report()  # template problems count only once the content is clean
@@ -311,6 +327,8 @@ def build(
                 state.pages.put(done.pages)  # valid whatever the build's outcome: kept by content digest
             if state.pages is not None and done.bodies:
                 state.pages.put(done.bodies, "bodies")
+            if state.pages is not None and done.parsed:
+                state.pages.keep_parsed(done.parsed)
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)

@@ -153,18 +153,25 @@ class PageStore:
             return self._db
         # A connection is never shared across a fork: each worker process opens its own.
         self._pid, self._db = os.getpid(), None
+        try:  # a first build keeps the site's settings before anything else made the cache folder
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        except OSError:
+            return None
         for attempt in (1, 2):
             try:
                 db = sqlite3.connect(self.path, timeout=5)
                 db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
                 db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
                 db.execute("CREATE TABLE IF NOT EXISTS bodies (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
+                # YAML files as converted (see loader.ParseMemo), by path as shown; slug '' for the site's own.
+                db.execute("CREATE TABLE IF NOT EXISTS parsed (shown TEXT PRIMARY KEY, slug TEXT, key BLOB, data BLOB)")
                 db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
                 row = db.execute("SELECT version FROM meta").fetchone()
                 if row is None or row[0] != code_version():
                     with db:
                         db.execute("DELETE FROM pages")
                         db.execute("DELETE FROM bodies")
+                        db.execute("DELETE FROM parsed")
                         db.execute("DELETE FROM meta")
                         db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
             except sqlite3.OperationalError:  # busy or locked by another build: not damaged, just not used now
@@ -207,17 +214,34 @@ class PageStore:
             return None
         return body_of(row[1]) if row is not None and row[0] == key else None
 
+    def recall(self, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
+        """A YAML file's conversion and its diagnostics, if kept under this key (see loader.ParseMemo)."""
+        import sqlite3
+
+        try:
+            db = self._connect()
+            row = db.execute("SELECT key, data FROM parsed WHERE shown = ?", (shown,)).fetchone() if db is not None else None
+        except sqlite3.Error:
+            return None
+        return _parsed_of(row[1]) if row is not None and row[0] == key else None
+
     def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
         """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data)); a failure only costs time later."""
         assert table in ("pages", "bodies")
         self._write(lambda db: db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
 
+    def keep_parsed(self, rows: dict[str, tuple[str, bytes, bytes]]) -> None:
+        """Store YAML conversions (path shown -> (story slug or '', key, storable_parsed data))."""
+        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", [(p, *row) for p, row in rows.items()]))
+
     def prune(self, keep: set[str]) -> None:
-        """Forget the pages of stories no longer in ``keep``."""
+        """Forget the pages (and YAML conversions) of stories no longer in ``keep``."""
         def forget(db: Any) -> None:
             for table in ("pages", "bodies"):
                 gone = [(slug,) for (slug,) in db.execute(f"SELECT slug FROM {table}") if slug not in keep]
                 db.executemany(f"DELETE FROM {table} WHERE slug = ?", gone)
+            gone = [(shown,) for (shown, slug) in db.execute("SELECT shown, slug FROM parsed") if slug and slug not in keep]
+            db.executemany("DELETE FROM parsed WHERE shown = ?", gone)
 
         self._write(forget)
 
@@ -249,6 +273,7 @@ class MemoryPageStore:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, tuple[bytes, bytes]]] = {"pages": {}, "bodies": {}}
+        self.parsed: dict[str, tuple[str, bytes, bytes]] = {}
 
     def get(self, slug: str, key: bytes) -> StoryPage | None:
         """The stored page of a story, if it was stored under this key."""
@@ -260,15 +285,26 @@ class MemoryPageStore:
         row = self.tables["bodies"].get(slug)
         return body_of(row[1]) if row is not None and row[0] == key else None
 
+    def recall(self, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
+        """A YAML file's conversion and its diagnostics, if kept under this key."""
+        row = self.parsed.get(shown)
+        return _parsed_of(row[2]) if row is not None and row[1] == key else None
+
     def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
         """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data))."""
         self.tables[table].update(rows)
 
+    def keep_parsed(self, rows: dict[str, tuple[str, bytes, bytes]]) -> None:
+        """Store YAML conversions (path shown -> (story slug or '', key, data))."""
+        self.parsed.update(rows)
+
     def prune(self, keep: set[str]) -> None:
-        """Forget the pages of stories no longer in ``keep``."""
+        """Forget the pages (and YAML conversions) of stories no longer in ``keep``."""
         for rows in self.tables.values():
             for slug in [slug for slug in rows if slug not in keep]:
                 del rows[slug]
+        for shown in [shown for shown, (slug, _, _) in self.parsed.items() if slug and slug not in keep]:
+            del self.parsed[shown]
 
     def close(self) -> None:
         """Nothing to close."""
@@ -281,6 +317,22 @@ def _page_of(data: bytes) -> StoryPage | None:
     except Exception:  # any damage at all, as for the state and the kept blocks
         return None
     return page if isinstance(page, StoryPage) else None
+
+
+def _parsed_of(data: bytes) -> tuple[object, list[Diagnostic]] | None:
+    """A stored YAML conversion read back; None when the bytes are not one (the loader checks the value's kind)."""
+    try:
+        value, diagnostics = _Unpickler(io.BytesIO(decompress(data))).load()
+    except Exception:  # any damage at all, as for pages
+        return None
+    if not isinstance(diagnostics, list) or not all(isinstance(d, Diagnostic) for d in diagnostics):
+        return None
+    return value, diagnostics
+
+
+def storable_parsed(value: object, diagnostics: list[Diagnostic]) -> bytes:
+    """A YAML file's conversion and diagnostics as the store keeps them."""
+    return compress(pickle.dumps((value, diagnostics), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def storable_page(page: StoryPage) -> bytes:

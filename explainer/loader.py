@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from . import narrative as narrative_mod
-from .diagnostics import Pos, Report
+from .diagnostics import Diagnostic, Pos, Report
 from .files import NARRATIVE_LIMIT, YAML_LIMIT, Entry, check_tree, decode, digest, display, list_dir, read_bytes, signature_of, stat_signature
 from .model import Publisher, SiteConfig, StoryFacts
 from .narrative import Narrative
@@ -47,14 +47,41 @@ class Content:
     digest: bytes = b""  # of site.yaml and publishers.yaml: what every page depends on
 
 
-def _read_parsed(entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report) -> tuple[T | None, bytes]:
-    """Read a file and parse it: (result, digest of its bytes)."""
+class ParseMemo:
+    """YAML files as earlier builds converted them, and those converted now, by path as shown.
+
+    Converting YAML needs PyYAML, whose import alone costs a one-story rebuild a tenth of its
+    time: a rebuild in which no YAML file changed (an edit of a narrative) need not import it.
+    A kept conversion is used only under the digest of the very bytes it was made from.
+    """
+
+    def __init__(self, recall: Callable[[str, bytes], tuple[object, list[Diagnostic]] | None]) -> None:
+        self.recall = recall  # (path shown, key) -> (converted, diagnostics), if kept (cache.PageStore.recall)
+        self.made: dict[str, tuple[bytes, object, list[Diagnostic]]] = {}  # path shown -> (key, converted, diagnostics)
+
+
+def _read_parsed(entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report,
+                 memo: ParseMemo | None = None) -> tuple[T | None, bytes]:
+    """Read a file and parse it: (result, digest of its bytes). With ``memo``, a kept conversion of the same bytes is used."""
     if entry is None or entry.is_dir:
         return None, b""
     data = read_bytes(entry.path, entry.shown, limit, report)
     if data is None:
         return None, b""
-    return make(data, entry.shown, report), digest(data)
+    data_digest = digest(data)
+    if memo is None:
+        return make(data, entry.shown, report), data_digest
+    key = digest(make.__name__.encode(), data_digest)  # what converted it, and from which bytes
+    found = memo.recall(entry.shown, key)
+    if found is not None and _converted_by(make, found[0]):
+        report.items.extend(found[1])
+        return found[0], data_digest  # type: ignore[return-value]  # checked by _converted_by
+    own = Report()
+    value = make(data, entry.shown, own)
+    report.extend(own)
+    if value is not None:
+        memo.made[entry.shown] = (key, value, own.items)
+    return value, data_digest
 
 
 def read_yaml(path: str, shown: str, report: Report) -> YDoc | None:
@@ -78,8 +105,8 @@ class SiteInputs:
     stories: Entry | None  # the stories/ folder, when it is one
 
 
-def load_site(content_dir: str, report: Report) -> SiteInputs:
-    """Read site.yaml and publishers.yaml and find stories/; problems go to the report."""
+def load_site(content_dir: str, report: Report, memo: ParseMemo | None = None) -> SiteInputs:
+    """Read site.yaml and publishers.yaml and find stories/; problems go to the report. ``memo``: see ParseMemo."""
     shown_root = display(content_dir) or "."
     if not os.path.isdir(content_dir) or os.path.islink(content_dir):
         report.error(Pos(shown_root), "the content folder does not exist (or is a symbolic link)")
@@ -96,8 +123,8 @@ def load_site(content_dir: str, report: Report) -> SiteInputs:
             report.warning(Pos(e.shown), "ignored: content/ holds site.yaml, publishers.yaml and stories/ only")
             if e.is_dir:
                 check_tree(e.path, e.shown, report)
-    site, site_digest = _read_parsed(entries.get("site.yaml"), YAML_LIMIT, _load_site, report)
-    publishers, pubs_digest = _read_parsed(entries.get("publishers.yaml"), YAML_LIMIT, _load_publishers, report)
+    site, site_digest = _read_parsed(entries.get("site.yaml"), YAML_LIMIT, _load_site, report, memo)
+    publishers, pubs_digest = _read_parsed(entries.get("publishers.yaml"), YAML_LIMIT, _load_publishers, report, memo)
     stories = entries.get("stories")
     if stories is not None and not stories.is_dir:
         report.error(Pos(stories.shown), "stories must be a folder")
@@ -194,8 +221,8 @@ def story_signature(path: str, seen: Mapping[str, os.stat_result] | None = None)
     return signature
 
 
-def load_story(slug: str, path: str, shown: str, report: Report) -> Story | None:
-    """Read and parse one story folder; None when it cannot be used (the reasons are in the report)."""
+def load_story(slug: str, path: str, shown: str, report: Report, memo: ParseMemo | None = None) -> Story | None:
+    """Read and parse one story folder; None when it cannot be used (the reasons are in the report). ``memo``: see ParseMemo."""
     entries = {e.name: e for e in list_dir(path, shown, report)}
     for name, e in entries.items():
         if name not in ("facts.yaml", "explainer.md"):
@@ -209,7 +236,7 @@ def load_story(slug: str, path: str, shown: str, report: Report) -> Story | None
         elif entry is not None and entry.is_dir:
             report.error(Pos(entry.shown), f"{name} must be a file")
     # Each file is checked even when the other is missing, so one run shows every problem.
-    facts, facts_digest = _read_parsed(facts_entry, YAML_LIMIT, _facts_from, report)
+    facts, facts_digest = _read_parsed(facts_entry, YAML_LIMIT, _facts_from, report, memo)
     narrative, md_digest = _read_parsed(md_entry, NARRATIVE_LIMIT, _narrative_from, report)
     if facts is None or narrative is None or facts_entry is None or md_entry is None:
         return None
@@ -221,6 +248,14 @@ def _facts_from(data: bytes, shown: str, report: Report) -> StoryFacts | None:
     if doc is None or doc.root is None:
         return None
     return Converter(doc, report).object(StoryFacts, doc.root, "facts.yaml")
+
+
+def _converted_by(make: Callable[..., object], value: object) -> bool:
+    """Whether a kept value is of the kind ``make`` converts to: a damaged or planted cache row is never used."""
+    if make is _load_publishers:
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, Publisher) for k, v in value.items())
+    kinds: dict[Callable[..., object], type] = {_load_site: SiteConfig, _facts_from: StoryFacts}
+    return make in kinds and isinstance(value, kinds[make])
 
 
 def _narrative_from(data: bytes, shown: str, report: Report) -> Narrative | None:

@@ -572,6 +572,68 @@ def test_a_planted_page_store_row_is_refused(site_root: Path, damage: str) -> No
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
 
 
+def count_yaml_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The YAML files each build parses, as shown."""
+    parsed: list[str] = []
+    original = loader.parse_yaml
+
+    def parse(path: str, *args: object) -> object:
+        parsed.append(path)
+        return original(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loader, "parse_yaml", parse)
+    return parsed
+
+
+def test_narrative_edits_of_a_story_being_edited_parse_no_yaml(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its facts and the site's files are kept converted, with their warnings, and used only for the same bytes."""
+    # A headline the YAML cuts at ' #': a warning the conversion makes, which kept conversions must report again.
+    replace(site_root / STORY / "facts.yaml", 'headline: "A pad was damaged: what we know"', "headline: A pad was damaged #1")
+    assert run("build")[0] == 0
+    parsed = count_yaml_parses(monkeypatch)
+    narrative = site_root / STORY / "explainer.md"
+    for edit, (old, new) in enumerate([("Pads are scarce", "Pads are rare"), ("Pads are rare", "Pads are few")]):
+        replace(narrative, old, new)
+        parsed.clear()
+        status, err = run("build")
+        # The site's files were kept by the first build. The story's facts are converted at its
+        # first edit (a build that reads every story keeps none of theirs); from then on, nothing is.
+        assert parsed == ([f"{STORY}/facts.yaml"] if edit == 0 else []), edit
+        full_status, full_err = run("build", "--no-cache", "--out", "fresh")
+        assert status == full_status == 0 and diagnostics(err) == diagnostics(full_err) and len(diagnostics(err)) == 1, err
+        assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+    # The facts edited: converted again, and never taken from what was kept of the old bytes.
+    replace(site_root / STORY / "facts.yaml", "A pad was damaged #1", "A launch pad was damaged")
+    parsed.clear()
+    status, err = run("build")
+    assert status == 0 and diagnostics(err) == [] and parsed == [f"{STORY}/facts.yaml"], err
+    assert "A launch pad was damaged" in (site_root / "site/first-story/index.html").read_text()
+
+
+@pytest.mark.parametrize("damage", ["another file's conversion", *ATTACKS])
+def test_a_planted_yaml_conversion_is_refused(site_root: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    assert run("build")[0] == 0
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")  # its facts are kept from here on
+    assert run("build")[0] == 0
+    (site_root / "canary").mkdir()
+    store = next((site_root / ".cache").glob("*.pages.sqlite"))
+    with sqlite3.connect(store) as db:
+        rows = dict(db.execute("SELECT shown, data FROM parsed"))
+        assert set(rows) == {"content/site.yaml", "content/publishers.yaml", f"{STORY}/facts.yaml"}
+        # The site's settings where the story's facts belong (of the right digest), or a pickle that runs something.
+        planted = rows["content/site.yaml"] if damage == "another file's conversion" else compress(ATTACKS[damage])
+        db.execute("UPDATE parsed SET data = ? WHERE shown = ?", (planted, f"{STORY}/facts.yaml"))
+    db.close()
+    parsed = count_yaml_parses(monkeypatch)
+    replace(site_root / STORY / "explainer.md", "Pads are rare", "Pads are few")
+    status, out = run("build")
+    assert status == 0, out
+    assert parsed == [f"{STORY}/facts.yaml"]  # refused, so converted again
+    assert not (site_root / "pwned").exists() and (site_root / "canary").is_dir()
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
 def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("build")[0] == 0
     parsed: list[str] = []
