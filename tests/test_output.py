@@ -178,3 +178,17 @@ def test_builds_are_byte_identical_across_paths_seeds_and_locales(tmp_path: Path
     b = _build_in_subprocess(second, tmp_path / "out-b", "4242")
     assert a == b
     assert len(a) > 10
+
+
+def test_the_command_line_prints_everything_before_it_exits(tmp_path: Path) -> None:
+    """build.py leaves without taking the interpreter apart: what it printed into pipes must still arrive, with its status."""
+    shutil.copytree(ROOT / "tests/fixtures/golden/content", tmp_path / "content")
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--templates", str(TEMPLATES)]
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # pipes buffered, as usual
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("built ") and done.stdout.endswith("(0 warning(s))\n"), done
+    facts = tmp_path / "content/stories/first-story/facts.yaml"
+    facts.write_text(facts.read_text().replace("sources: [daily-report]", "sources: [nowhere]", 1))
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and done.stdout == "", done
+    assert "nowhere" in done.stderr and done.stderr.endswith("site/ is unchanged.\n"), done.stderr
