@@ -140,6 +140,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             if cache_file is not None:
                 fingerprint.forget(fingerprint.fingerprint_path(cache_file))  # this build may change the site
             return _build_into(args, options, state, cache_file, why, progress, started, inputs if settled else None, seen)
+    except BrokenPipeError:  # what was printed has no reader: not a problem of the site (see main)
+        raise
     except OSError as exc:  # the folder that holds the output folder cannot be used at all
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
@@ -171,6 +173,10 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         if staged is not None:
             staged.abort()
         raise UsageError(str(exc)) from exc
+    except BrokenPipeError:
+        if staged is not None:
+            staged.abort()
+        raise
     except OSError as exc:
         progress.finish()
         if staged is not None:
@@ -310,3 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of what is printed went away (`build.py build | head -1`): stop quietly, with
+        # nothing more sent to the closed pipe (not even Python's complaint when it exits).
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(quiet, stream.fileno())
+            except (OSError, ValueError):  # not a real file (a test's buffer)
+                pass
+        return 1

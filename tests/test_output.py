@@ -192,3 +192,16 @@ def test_the_command_line_prints_everything_before_it_exits(tmp_path: Path) -> N
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 1 and done.stdout == "", done
     assert "nowhere" in done.stderr and done.stderr.endswith("site/ is unchanged.\n"), done.stderr
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> None:
+    """`build.py build | head -0`: the site is built, and nothing claims it could not be written."""
+    shutil.copytree(ROOT / "tests/fixtures/golden/content", tmp_path / "content")
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--templates", str(TEMPLATES)]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the build prints its last line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == b"", err
+    assert (tmp_path / "site/first-story/index.html").is_file()
