@@ -502,7 +502,8 @@ def test_changes_that_cannot_be_removed_are_ignored_and_the_next_save_starts_afr
 
 
 def test_the_state_is_written_whole_again_once_its_changes_grow(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache, "CHANGES_FLOOR", 0)  # only the quarter of the snapshot counts
+    monkeypatch.setattr(cache, "CHANGES_FLOOR", 0)  # only the share of the snapshot counts
+    monkeypatch.setattr(cache, "CHANGES_SHARE", 4)  # a share the few changes below outgrow, of a small site's state
     assert run("build")[0] == 0
     first = cache_file(site_root).read_bytes()
     written_whole = 0
@@ -513,7 +514,7 @@ def test_the_state_is_written_whole_again_once_its_changes_grow(site_root: Path,
             written_whole += 1
             assert cache_file(site_root).read_bytes() != first
         else:
-            assert changes_file(site_root).stat().st_size <= len(cache_file(site_root).read_bytes()) // 4
+            assert changes_file(site_root).stat().st_size <= len(cache_file(site_root).read_bytes()) // cache.CHANGES_SHARE
         loaded, why = load_state(str(cache_file(site_root)))
         assert why is None and same_tables(loaded, saved)
     assert written_whole >= 2
