@@ -273,9 +273,6 @@ def build(
             settled = state.settled[1]
         recorded = state.contexts is not None and state.contexts == _contexts(renderer)
     state.settled = None  # set again only by a build that succeeds
-    # Set again only when this build's outputs are recorded: the story records may change from
-    # here on, and a recorded key is taken for a story's only while its record is the one it was made from.
-    state.contexts = None
     folders = _story_folders(inputs, state, touched, report)
     records: dict[str, StoryRecord] = {}
     todo: list[_Job] = []
@@ -332,6 +329,10 @@ def build(
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)
+    if learnt:
+        # A recorded key is taken for a story's only while its record is the one the key was made
+        # from: set again when this build's outputs are recorded, never if it fails.
+        state.contexts = None
     before = state.stories
     state.stories = {e.name: records[e.name] for e in folders if e.name in records}
     for record in state.stories.values():
