@@ -66,7 +66,6 @@ class _Done:
     pages: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # for the page store: slug -> (key, data)
     sent: list[str] = field(default_factory=list)  # outputs handed to the sink (where they were made), not in ``files``
     bodies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # kept blocks of pages, likewise
-    parsed: dict[str, tuple[str, bytes, bytes]] = field(default_factory=dict)  # YAML conversions for the store (see _kept)
     # Stories whose record is the one the state holds: not sent back, so the parent keeps its own
     # object (comparing a thousand copies with the saved state would cost a template edit 35 ms).
     unchanged: list[str] = field(default_factory=list)
@@ -118,14 +117,11 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
                 story, page, diagnostics = stored.story, stored, old.diagnostics  # unchanged: only a template changed
             else:
                 report = Report()
-                # The facts of a story being edited are kept converted, so that its next edits of
-                # the narrative alone parse no YAML; a build that reads every story keeps none (their
-                # storing would cost it a tenth of its time).
-                edited = store and old is not None and old.signature != job.signature
-                memo = ParseMemo(state.pages.recall) if edited and state.pages is not None else None
+                # A story read before has its facts in its stored page, as converted from the bytes
+                # named by their key: an edit of the narrative alone parses no YAML.
+                known = store and old is not None and state.pages is not None
+                memo = ParseMemo(functools.partial(state.pages.facts_of, job.slug)) if known and state.pages is not None else None
                 story = load_story(job.slug, job.path, job.shown, report, memo)
-                if memo is not None:
-                    done.parsed.update(_kept(memo, job.slug))
                 if story is not None:
                     check_story(story, inputs.publishers, report)
                 diagnostics = report.items
@@ -187,11 +183,6 @@ def _is_folder(path: str) -> bool:
 def _contexts(renderer: Renderer) -> tuple[bytes, ...]:
     """Everything a story's outputs and list entries depend on besides the story itself."""
     return renderer.context, renderer.data_context, renderer.fragment_context
-
-
-def _kept(memo: ParseMemo, slug: str) -> dict[str, tuple[str, bytes, bytes]]:
-    """The conversions a memo made, as the page store keeps them (slug '' for the site's own files)."""
-    return {shown: (slug, key, storable_parsed(value, diagnostics)) for shown, (key, value, diagnostics) in memo.made.items()}
 
 
 def _recorded(slug: str, have: Mapping[str, bytes]) -> tuple[tuple[str, bytes], ...] | None:
@@ -256,7 +247,7 @@ def build(
         memo = ParseMemo(state.pages.recall) if state.pages is not None else None
         inputs = load_site(content_dir, report, memo)
         if memo is not None and memo.made and state.pages is not None:
-            state.pages.keep_parsed(_kept(memo, ""))
+            state.pages.keep_parsed({shown: (key, storable_parsed(value, found)) for shown, (key, value, found) in memo.made.items()})
         if state.in_memory:
             state.site_inputs = (inputs, list(report.items))
     render_report = Report()  # template problems count only once the content is clean
@@ -324,8 +315,6 @@ def build(
                 state.pages.put(done.pages)  # valid whatever the build's outcome: kept by content digest
             if state.pages is not None and done.bodies:
                 state.pages.put(done.bodies, "bodies")
-            if state.pages is not None and done.parsed:
-                state.pages.keep_parsed(done.parsed)
     finally:
         _CONTEXT = None
     learnt = bool(todo) or len(records) != len(state.stories)

@@ -163,15 +163,15 @@ class PageStore:
                 db.execute("PRAGMA synchronous = OFF")  # a cache: after a crash it is checked, never trusted blindly
                 db.execute("CREATE TABLE IF NOT EXISTS pages (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
                 db.execute("CREATE TABLE IF NOT EXISTS bodies (slug TEXT PRIMARY KEY, key BLOB, data BLOB)")
-                # YAML files as converted (see loader.ParseMemo), by path as shown; slug '' for the site's own.
-                db.execute("CREATE TABLE IF NOT EXISTS parsed (shown TEXT PRIMARY KEY, slug TEXT, key BLOB, data BLOB)")
+                # site.yaml and publishers.yaml as converted (see loader.ParseMemo), by path as shown.
+                db.execute("CREATE TABLE IF NOT EXISTS site_files (shown TEXT PRIMARY KEY, key BLOB, data BLOB)")
                 db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
                 row = db.execute("SELECT version FROM meta").fetchone()
                 if row is None or row[0] != code_version():
                     with db:
                         db.execute("DELETE FROM pages")
                         db.execute("DELETE FROM bodies")
-                        db.execute("DELETE FROM parsed")
+                        db.execute("DELETE FROM site_files")
                         db.execute("DELETE FROM meta")
                         db.execute("INSERT INTO meta VALUES (?)", (code_version(),))
             except sqlite3.OperationalError:  # busy or locked by another build: not damaged, just not used now
@@ -215,33 +215,46 @@ class PageStore:
         return body_of(row[1]) if row is not None and row[0] == key else None
 
     def recall(self, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
-        """A YAML file's conversion and its diagnostics, if kept under this key (see loader.ParseMemo)."""
+        """A site file's conversion and its diagnostics, if kept under this key (see loader.ParseMemo)."""
         import sqlite3
 
         try:
             db = self._connect()
-            row = db.execute("SELECT key, data FROM parsed WHERE shown = ?", (shown,)).fetchone() if db is not None else None
+            row = db.execute("SELECT key, data FROM site_files WHERE shown = ?", (shown,)).fetchone() if db is not None else None
         except sqlite3.Error:
             return None
         return _parsed_of(row[1]) if row is not None and row[0] == key else None
+
+    def facts_of(self, slug: str, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
+        """A story's facts as converted, and that conversion's diagnostics, from its stored page if made under this key.
+
+        Every build stores the page of each story it renders, with the story's facts: after an
+        edit of the narrative alone, they are the facts the rebuild needs (see loader.ParseMemo).
+        """
+        import sqlite3
+
+        try:
+            db = self._connect()
+            row = db.execute("SELECT data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
+        except sqlite3.Error:
+            return None
+        return _facts_in(_page_of(row[0]), shown, key) if row is not None else None
 
     def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
         """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data)); a failure only costs time later."""
         assert table in ("pages", "bodies")
         self._write(lambda db: db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
 
-    def keep_parsed(self, rows: dict[str, tuple[str, bytes, bytes]]) -> None:
-        """Store YAML conversions (path shown -> (story slug or '', key, storable_parsed data))."""
-        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", [(p, *row) for p, row in rows.items()]))
+    def keep_parsed(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
+        """Store site files' conversions (path shown -> (key, storable_parsed data))."""
+        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO site_files VALUES (?, ?, ?)", [(p, k, d) for p, (k, d) in rows.items()]))
 
     def prune(self, keep: set[str]) -> None:
-        """Forget the pages (and YAML conversions) of stories no longer in ``keep``."""
+        """Forget the pages of stories no longer in ``keep``."""
         def forget(db: Any) -> None:
             for table in ("pages", "bodies"):
                 gone = [(slug,) for (slug,) in db.execute(f"SELECT slug FROM {table}") if slug not in keep]
                 db.executemany(f"DELETE FROM {table} WHERE slug = ?", gone)
-            gone = [(shown,) for (shown, slug) in db.execute("SELECT shown, slug FROM parsed") if slug and slug not in keep]
-            db.executemany("DELETE FROM parsed WHERE shown = ?", gone)
 
         self._write(forget)
 
@@ -272,8 +285,7 @@ class MemoryPageStore:
     """
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, tuple[bytes, bytes]]] = {"pages": {}, "bodies": {}}
-        self.parsed: dict[str, tuple[str, bytes, bytes]] = {}
+        self.tables: dict[str, dict[str, tuple[bytes, bytes]]] = {"pages": {}, "bodies": {}, "site_files": {}}
 
     def get(self, slug: str, key: bytes) -> StoryPage | None:
         """The stored page of a story, if it was stored under this key."""
@@ -286,25 +298,29 @@ class MemoryPageStore:
         return body_of(row[1]) if row is not None and row[0] == key else None
 
     def recall(self, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
-        """A YAML file's conversion and its diagnostics, if kept under this key."""
-        row = self.parsed.get(shown)
-        return _parsed_of(row[2]) if row is not None and row[1] == key else None
+        """A site file's conversion and its diagnostics, if kept under this key."""
+        row = self.tables["site_files"].get(shown)
+        return _parsed_of(row[1]) if row is not None and row[0] == key else None
+
+    def facts_of(self, slug: str, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
+        """A story's facts as converted, from its stored page if made under this key."""
+        row = self.tables["pages"].get(slug)
+        return _facts_in(_page_of(row[1]), shown, key) if row is not None else None
 
     def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
         """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data))."""
         self.tables[table].update(rows)
 
-    def keep_parsed(self, rows: dict[str, tuple[str, bytes, bytes]]) -> None:
-        """Store YAML conversions (path shown -> (story slug or '', key, data))."""
-        self.parsed.update(rows)
+    def keep_parsed(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
+        """Store site files' conversions (path shown -> (key, data))."""
+        self.tables["site_files"].update(rows)
 
     def prune(self, keep: set[str]) -> None:
-        """Forget the pages (and YAML conversions) of stories no longer in ``keep``."""
-        for rows in self.tables.values():
+        """Forget the pages of stories no longer in ``keep``."""
+        for table in ("pages", "bodies"):
+            rows = self.tables[table]
             for slug in [slug for slug in rows if slug not in keep]:
                 del rows[slug]
-        for shown in [shown for shown, (slug, _, _) in self.parsed.items() if slug and slug not in keep]:
-            del self.parsed[shown]
 
     def close(self) -> None:
         """Nothing to close."""
@@ -317,6 +333,16 @@ def _page_of(data: bytes) -> StoryPage | None:
     except Exception:  # any damage at all, as for the state and the kept blocks
         return None
     return page if isinstance(page, StoryPage) else None
+
+
+def _facts_in(page: StoryPage | None, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
+    """The facts a stored page was made from, with their conversion's diagnostics, if converted from that file under that key."""
+    if page is None or page.story.facts_path != shown or page.story.facts_key != key or not key:
+        return None
+    diagnostics = page.story.facts_diagnostics
+    if not isinstance(diagnostics, list) or not all(isinstance(d, Diagnostic) for d in diagnostics):
+        return None
+    return page.story.facts, diagnostics
 
 
 def _parsed_of(data: bytes) -> tuple[object, list[Diagnostic]] | None:

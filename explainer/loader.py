@@ -35,6 +35,11 @@ class Story:
     facts: StoryFacts
     narrative: Narrative
     digest: bytes  # of both files' bytes: what the story's own pages depend on
+    # What converted the facts from which bytes (see ParseMemo), and the conversion's own
+    # diagnostics: kept with the story's page, so that a rebuild after an edit of the narrative
+    # alone can take the facts from there without parsing any YAML.
+    facts_key: bytes = b""
+    facts_diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +52,13 @@ class Content:
     digest: bytes = b""  # of site.yaml and publishers.yaml: what every page depends on
 
 
+Recall = Callable[[str, bytes], tuple[object, list[Diagnostic]] | None]  # (path shown, key) -> (converted, diagnostics), if kept
+
+
+def _nothing_kept(shown: str, key: bytes) -> None:
+    return None
+
+
 class ParseMemo:
     """YAML files as earlier builds converted them, and those converted now, by path as shown.
 
@@ -55,9 +67,10 @@ class ParseMemo:
     A kept conversion is used only under the digest of the very bytes it was made from.
     """
 
-    def __init__(self, recall: Callable[[str, bytes], tuple[object, list[Diagnostic]] | None]) -> None:
-        self.recall = recall  # (path shown, key) -> (converted, diagnostics), if kept (cache.PageStore.recall)
-        self.made: dict[str, tuple[bytes, object, list[Diagnostic]]] = {}  # path shown -> (key, converted, diagnostics)
+    def __init__(self, recall: Recall = _nothing_kept) -> None:
+        self.recall = recall  # where earlier conversions are kept (cache.PageStore)
+        self.made: dict[str, tuple[bytes, object, list[Diagnostic]]] = {}  # path shown -> (key, converted, diagnostics), made now
+        self.keys: dict[str, tuple[bytes, list[Diagnostic]]] = {}  # path shown -> (key, diagnostics) of every conversion, made or kept
 
 
 def _read_parsed(entry: Entry | None, limit: int, make: Callable[[bytes, str, Report], T], report: Report,
@@ -75,10 +88,12 @@ def _read_parsed(entry: Entry | None, limit: int, make: Callable[[bytes, str, Re
     found = memo.recall(entry.shown, key)
     if found is not None and _converted_by(make, found[0]):
         report.items.extend(found[1])
+        memo.keys[entry.shown] = (key, found[1])
         return found[0], data_digest  # type: ignore[return-value]  # checked by _converted_by
     own = Report()
     value = make(data, entry.shown, own)
     report.extend(own)
+    memo.keys[entry.shown] = (key, own.items)
     if value is not None:
         memo.made[entry.shown] = (key, value, own.items)
     return value, data_digest
@@ -222,7 +237,11 @@ def story_signature(path: str, seen: Mapping[str, os.stat_result] | None = None)
 
 
 def load_story(slug: str, path: str, shown: str, report: Report, memo: ParseMemo | None = None) -> Story | None:
-    """Read and parse one story folder; None when it cannot be used (the reasons are in the report). ``memo``: see ParseMemo."""
+    """Read and parse one story folder; None when it cannot be used (the reasons are in the report).
+
+    ``memo`` may hold the facts as converted before (see ParseMemo).
+    """
+    memo = memo or ParseMemo()
     entries = {e.name: e for e in list_dir(path, shown, report)}
     for name, e in entries.items():
         if name not in ("facts.yaml", "explainer.md"):
@@ -240,7 +259,8 @@ def load_story(slug: str, path: str, shown: str, report: Report, memo: ParseMemo
     narrative, md_digest = _read_parsed(md_entry, NARRATIVE_LIMIT, _narrative_from, report)
     if facts is None or narrative is None or facts_entry is None or md_entry is None:
         return None
-    return Story(slug, facts_entry.shown, md_entry.shown, facts, narrative, digest(facts_digest, md_digest))
+    facts_key, facts_diagnostics = memo.keys[facts_entry.shown]
+    return Story(slug, facts_entry.shown, md_entry.shown, facts, narrative, digest(facts_digest, md_digest), facts_key, list(facts_diagnostics))
 
 
 def _facts_from(data: bytes, shown: str, report: Report) -> StoryFacts | None:

@@ -586,20 +586,18 @@ def count_yaml_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return parsed
 
 
-def test_narrative_edits_of_a_story_being_edited_parse_no_yaml(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its facts and the site's files are kept converted, with their warnings, and used only for the same bytes."""
+def test_narrative_edits_parse_no_yaml(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The site's files are kept as converted, and a story's facts with its stored page; with their warnings, for the same bytes only."""
     # A headline the YAML cuts at ' #': a warning the conversion makes, which kept conversions must report again.
     replace(site_root / STORY / "facts.yaml", 'headline: "A pad was damaged: what we know"', "headline: A pad was damaged #1")
     assert run("build")[0] == 0
     parsed = count_yaml_parses(monkeypatch)
     narrative = site_root / STORY / "explainer.md"
-    for edit, (old, new) in enumerate([("Pads are scarce", "Pads are rare"), ("Pads are rare", "Pads are few")]):
+    for old, new in [("Pads are scarce", "Pads are rare"), ("Pads are rare", "Pads are few")]:
         replace(narrative, old, new)
         parsed.clear()
         status, err = run("build")
-        # The site's files were kept by the first build. The story's facts are converted at its
-        # first edit (a build that reads every story keeps none of theirs); from then on, nothing is.
-        assert parsed == ([f"{STORY}/facts.yaml"] if edit == 0 else []), edit
+        assert parsed == [], old
         full_status, full_err = run("build", "--no-cache", "--out", "fresh")
         assert status == full_status == 0 and diagnostics(err) == diagnostics(full_err) and len(diagnostics(err)) == 1, err
         assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
@@ -609,27 +607,37 @@ def test_narrative_edits_of_a_story_being_edited_parse_no_yaml(site_root: Path, 
     status, err = run("build")
     assert status == 0 and diagnostics(err) == [] and parsed == [f"{STORY}/facts.yaml"], err
     assert "A launch pad was damaged" in (site_root / "site/first-story/index.html").read_text()
+    # So is site.yaml. Every story is read again then, each rendered one's facts taken from its page
+    # (the draft's page is not rendered, so not stored).
+    replace(site_root / "content/site.yaml", "title: Golden explainers", "title: Golden")
+    parsed.clear()
+    assert run("build")[0] == 0 and parsed == ["content/site.yaml", "content/stories/draft-story/facts.yaml"]
 
 
-@pytest.mark.parametrize("damage", ["another file's conversion", *ATTACKS])
-def test_a_planted_yaml_conversion_is_refused(site_root: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
-    assert run("build")[0] == 0
-    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")  # its facts are kept from here on
+@pytest.mark.parametrize("damage", ["another story's page", "another file's conversion", *ATTACKS])
+def test_a_planted_conversion_is_refused(site_root: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     assert run("build")[0] == 0
     (site_root / "canary").mkdir()
     store = next((site_root / ".cache").glob("*.pages.sqlite"))
     with sqlite3.connect(store) as db:
-        rows = dict(db.execute("SELECT shown, data FROM parsed"))
-        assert set(rows) == {"content/site.yaml", "content/publishers.yaml", f"{STORY}/facts.yaml"}
-        # The site's settings where the story's facts belong (of the right digest), or a pickle that runs something.
-        planted = rows["content/site.yaml"] if damage == "another file's conversion" else compress(ATTACKS[damage])
-        db.execute("UPDATE parsed SET data = ? WHERE shown = ?", (planted, f"{STORY}/facts.yaml"))
+        pages = dict(db.execute("SELECT slug, data FROM pages"))
+        kept = dict(db.execute("SELECT shown, data FROM site_files"))
+        assert set(kept) == {"content/site.yaml", "content/publishers.yaml"}
+        if damage == "another story's page":  # its facts came from another file
+            db.execute("UPDATE pages SET data = ? WHERE slug = 'first-story'", (pages["second-story"],))
+            expected = [f"{STORY}/facts.yaml"]
+        elif damage == "another file's conversion":  # the publishers where the site's settings belong
+            db.execute("UPDATE site_files SET data = ? WHERE shown = 'content/site.yaml'", (kept["content/publishers.yaml"],))
+            expected = ["content/site.yaml"]
+        else:
+            db.execute("UPDATE site_files SET data = ? WHERE shown = 'content/site.yaml'", (compress(ATTACKS[damage]),))
+            expected = ["content/site.yaml"]
     db.close()
     parsed = count_yaml_parses(monkeypatch)
-    replace(site_root / STORY / "explainer.md", "Pads are rare", "Pads are few")
+    replace(site_root / STORY / "explainer.md", "Pads are scarce", "Pads are rare")
     status, out = run("build")
     assert status == 0, out
-    assert parsed == [f"{STORY}/facts.yaml"]  # refused, so converted again
+    assert parsed == expected  # refused, so converted again
     assert not (site_root / "pwned").exists() and (site_root / "canary").is_dir()
     assert run("build", "--no-cache", "--out", "fresh")[0] == 0
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
