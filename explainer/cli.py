@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from . import fingerprint
 from .parallel import cores
@@ -140,8 +140,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             if cache_file is not None:
                 fingerprint.forget(fingerprint.fingerprint_path(cache_file))  # this build may change the site
             return _build_into(args, options, state, cache_file, why, progress, started, inputs if settled else None, seen)
-    except BrokenPipeError:  # what was printed has no reader: not a problem of the site (see main)
-        raise
     except OSError as exc:  # the folder that holds the output folder cannot be used at all
         print(f"{args.out}: error: cannot write the site: {exc.strerror or exc}; the previous site is unchanged", file=sys.stderr)
         return 1
@@ -173,10 +171,6 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
         if staged is not None:
             staged.abort()
         raise UsageError(str(exc)) from exc
-    except BrokenPipeError:
-        if staged is not None:
-            staged.abort()
-        raise
     except OSError as exc:
         progress.finish()
         if staged is not None:
@@ -246,8 +240,22 @@ def _write_out(args: argparse.Namespace, state: BuildState, cache_file: str | No
     staged.finish()  # the build is done when what it replaced is gone
     took = time.perf_counter() - started
     wrote = f"wrote {len(written)} of {len(result.keys)} files" if result.kept else f"built {len(written)} files"
-    print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))")
+    try:
+        print(f"{wrote} into {args.out}/ in {took:.2f} s ({warnings} warning(s))", flush=True)
+    except BrokenPipeError:
+        # Nobody reads the summary (`build.py build | head -0`), but the site is in place and its
+        # state saved: a success. Later writes to the closed pipe (Python's own at exit) go nowhere.
+        _stop_writing(sys.stdout)
     return 0
+
+
+def _stop_writing(stream: TextIO) -> None:
+    """Point a stream whose reader went away at the null device."""
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), stream.fileno())
+    except (OSError, ValueError):  # not a file of the system's (a test's buffer)
+        pass
 
 
 def _save(cache_file: str | None, state: BuildState) -> None:
@@ -316,13 +324,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader of what is printed went away (`build.py build | head -1`): stop quietly, with
-        # nothing more sent to the closed pipe (not even Python's complaint when it exits).
-        quiet = os.open(os.devnull, os.O_WRONLY)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                os.dup2(quiet, stream.fileno())
-            except (OSError, ValueError):  # not a real file (a test's buffer)
-                pass
-        return 1

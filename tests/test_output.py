@@ -194,7 +194,7 @@ def test_the_command_line_prints_everything_before_it_exits(tmp_path: Path) -> N
     assert "nowhere" in done.stderr and done.stderr.endswith("site/ is unchanged.\n"), done.stderr
 
 
-def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> None:
+def test_a_reader_that_goes_away_before_the_summary_costs_nothing(tmp_path: Path) -> None:
     """`build.py build | head -0`: the site is built, and nothing claims it could not be written."""
     shutil.copytree(ROOT / "tests/fixtures/golden/content", tmp_path / "content")
     command = [sys.executable, str(ROOT / "build.py"), "build", "--templates", str(TEMPLATES)]
@@ -202,6 +202,17 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> No
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # long before the build prints its last line
     err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 1
+    assert proc.wait(timeout=60) == 0
     assert err == b"", err
+    assert (tmp_path / "site/first-story/index.html").is_file()
+
+
+def test_the_command_runs_with_its_output_closed(tmp_path: Path) -> None:
+    """Started with standard output closed (`>&-`), Python has no sys.stdout: the build succeeds all the same."""
+    shutil.copytree(ROOT / "tests/fixtures/golden/content", tmp_path / "content")
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--templates", str(TEMPLATES)]
+    # The descriptor closed in the child before Python starts, as a shell's `>&-` does.
+    script = f"import os, sys; os.close(1); os.execv(sys.executable, {command!r})"
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "site/first-story/index.html").is_file()
