@@ -70,7 +70,8 @@ class BuildState:
     version: str = ""
     marker: tuple[int, ...] | None = None  # the output folder's marker file as last written (see untouched)
     # What the recorded outputs' keys were made in besides each story (builder._contexts), set with
-    # them and cleared when a build begins: None when the story records may have changed since.
+    # them and cleared by a build that changes a story record: None when the records may differ
+    # from those the keys were made from.
     contexts: tuple[bytes, ...] | None = None
     # Every entry of the output folder, for the fingerprint (see fingerprint.update_entries): what
     # the last builds wrote as they left it, the rest as last seen when the whole folder was
@@ -536,7 +537,7 @@ def _read_changes(path: str, token: bytes, state: BuildState) -> int:
     Changes of another snapshot (one replaced since) are ignored. Reading stops at the first entry
     cut short or damaged, as by a build killed while it appended: the state is then as the builds
     before it left it, older than the output folder, which only costs the next build time (it
-    looks at the files whose signature the state does not know). -1 then, or when the file
+    finds the folder's marker newer than its state's and builds the site whole). -1 then, or when the file
     belongs to another snapshot: the next save writes a new snapshot rather than append after it.
     """
     try:

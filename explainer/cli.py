@@ -159,6 +159,12 @@ def _build_into(args: argparse.Namespace, options: RenderOptions, state: BuildSt
     from .builder import build
     from .writer import OutputError, StagedSite
 
+    if state.outputs and not state.untouched(args.out):
+        # The output folder was written since this state was saved: by a build killed before it
+        # saved its own, or by the preview. Files the state does not know of may be there, which
+        # only a site built whole is sure to drop.
+        print(f"note: {args.out}/ was written since the build cache was saved; building it whole", file=sys.stderr)
+        state.outputs = {}
     staged = None
     try:
         # Files are written beside the output folder as they are made, by the processes that made

@@ -309,6 +309,25 @@ def test_a_build_drops_the_fingerprint_before_it_writes(site_root: Path, monkeyp
     assert run("build")[0] == 1  # the broken save is seen, not skipped
 
 
+def test_files_written_by_a_build_killed_before_it_saved_its_state_are_removed_later(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state is then older than the site: what it does not know of in the output folder must not outlive its story."""
+    assert run("build")[0] == 0
+    STEP["story added"](site_root)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(cache, "save_state", killed)
+        assert run("build")[0] == 130
+    assert (site_root / "site/third-story/index.html").is_file()  # the site was written, its state not saved
+    STEP["story deleted"](site_root)
+    status, err = run("build")
+    assert status == 0 and "building it whole" in err, err
+    assert run("build", "--no-cache", "--out", "fresh")[0] == 0
+    assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
+
+
 def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> None:
     """The preview's path: a state in memory (with parsed stories) and files updated in place."""
     state = BuildState(in_memory=True)
