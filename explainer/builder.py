@@ -300,7 +300,10 @@ def build(
     sent: set[str] = set()
     _CONTEXT = _Context(inputs, renderer, state, sink)
     try:
-        for count, done in run_chunks(_story_chunk, todo, jobs):
+        # The page store's connection (open since the site's files were looked up) must not
+        # cross into the workers: SQLite warns against carrying a connection into a forked child.
+        before_fork = state.pages.close if state.pages is not None else None
+        for count, done in run_chunks(_story_chunk, todo, jobs, before_fork):
             progress("building stories", count, len(todo))
             records.update(done.records)
             records.update((slug, state.stories[slug]) for slug in done.unchanged)

@@ -45,11 +45,13 @@ def _follow_parent(parent: int) -> None:
         os._exit(1)
 
 
-def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> Iterator[tuple[int, R]]:
+def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int, before_fork: Callable[[], None] | None = None) -> Iterator[tuple[int, R]]:
     """``work`` over consecutive chunks of the items, in order: yields (items done so far, result).
 
     With ``jobs`` > 1 and enough items, chunks run in forked processes; otherwise here. ``work``
     must be a module-level function; it sees the parent's memory as it was when the pool started.
+    ``before_fork`` is called first, when there are processes to start (to close what must not
+    cross a fork).
     """
     chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
     done = 0
@@ -59,6 +61,8 @@ def run_chunks(work: Callable[[list[T]], R], items: Sequence[T], jobs: int) -> I
         from concurrent.futures import ProcessPoolExecutor
 
         if "fork" in multiprocessing.get_all_start_methods():
+            if before_fork is not None:
+                before_fork()
             # Workers inherit every object the parent holds; frozen, they are never scanned by a
             # worker's garbage collector (and their pages are not copied by it either).
             gc.freeze()

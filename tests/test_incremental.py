@@ -328,6 +328,25 @@ def test_files_written_by_a_build_killed_before_it_saved_its_state_are_removed_l
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
 
 
+_STORY_CHUNK = builder._story_chunk
+
+
+def _chunk_checking_the_store(jobs: list[builder._Job]) -> builder._Done:
+    """builder._story_chunk, after checking that a worker holds no connection opened by its parent (module level: sent to workers)."""
+    store = builder._CONTEXT.state.pages if builder._CONTEXT is not None else None
+    inherited = isinstance(store, cache.PageStore) and store._db is not None and store._pid != os.getpid()
+    assert not inherited, "a forked worker holds the parent's SQLite connection"
+    return _STORY_CHUNK(jobs)
+
+
+def test_workers_never_inherit_an_open_page_store_connection(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "CHUNK", 1)  # three stories are enough to use worker processes
+    monkeypatch.setattr(builder, "_story_chunk", _chunk_checking_the_store)
+    assert run("build", "--jobs", "2")[0] == 0  # the site's files were looked up in the store before the workers start
+    replace(site_root / "templates/story.html", "Key takeaways", "The key points")
+    assert run("build", "--jobs", "2")[0] == 0
+
+
 def test_preview_builds_equal_full_builds_after_every_edit(site_root: Path) -> None:
     """The preview's path: a state in memory (with parsed stories) and files updated in place."""
     state = BuildState(in_memory=True)
