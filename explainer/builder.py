@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from .cache import BuildState, StoryRecord, storable_page, storable_parsed
+from .cache import BuildState, StoryRecord, storable_page
 from .checks import check_story
 from .diagnostics import Diagnostic, Report
 from .files import Entry, digest
@@ -119,8 +119,7 @@ def _story_chunk(jobs: list[_Job]) -> _Done:
                 report = Report()
                 # A story read before has its facts in its stored page, as converted from the bytes
                 # named by their key: an edit of the narrative alone parses no YAML.
-                known = store and old is not None and state.pages is not None
-                memo = ParseMemo(functools.partial(state.pages.facts_of, job.slug)) if known and state.pages is not None else None
+                memo = ParseMemo(functools.partial(state.pages.facts_of, job.slug)) if store and old is not None and state.pages is not None else None
                 story = load_story(job.slug, job.path, job.shown, report, memo)
                 if story is not None:
                     check_story(story, inputs.publishers, report)
@@ -247,7 +246,7 @@ def build(
         memo = ParseMemo(state.pages.recall) if state.pages is not None else None
         inputs = load_site(content_dir, report, memo)
         if memo is not None and memo.made and state.pages is not None:
-            state.pages.keep_parsed({shown: (key, storable_parsed(value, found)) for shown, (key, value, found) in memo.made.items()})
+            state.pages.keep_parsed(memo.made)
         if state.in_memory:
             state.site_inputs = (inputs, list(report.items))
     render_report = Report()  # template problems count only once the content is clean

@@ -191,39 +191,29 @@ class PageStore:
             return db
         return None
 
-    def get(self, slug: str, key: bytes) -> StoryPage | None:
-        """The stored page of a story, if it was stored under this key."""
+    def _row(self, query: str, name: str) -> Any:
+        """The one row ``query`` finds for ``name``; None when there is none or the store cannot be read."""
         import sqlite3
 
         try:
             db = self._connect()
-            row = db.execute("SELECT key, data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
-            if row is None or row[0] != key:
-                return None
+            return db.execute(query, (name,)).fetchone() if db is not None else None
         except sqlite3.Error:
             return None
-        return _page_of(row[1])
+
+    def get(self, slug: str, key: bytes) -> StoryPage | None:
+        """The stored page of a story, if it was stored under this key."""
+        row = self._row("SELECT key, data FROM pages WHERE slug = ?", slug)
+        return _page_of(row[1]) if row is not None and row[0] == key else None
 
     def body(self, slug: str, key: bytes) -> tuple[dict[str, str], str] | None:
         """The kept blocks and JSON-LD of a story's page (see layout), if they were kept under this key."""
-        import sqlite3
-
-        try:
-            db = self._connect()
-            row = db.execute("SELECT key, data FROM bodies WHERE slug = ?", (slug,)).fetchone() if db is not None else None
-        except sqlite3.Error:
-            return None
+        row = self._row("SELECT key, data FROM bodies WHERE slug = ?", slug)
         return body_of(row[1]) if row is not None and row[0] == key else None
 
     def recall(self, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
         """A site file's conversion and its diagnostics, if kept under this key (see loader.ParseMemo)."""
-        import sqlite3
-
-        try:
-            db = self._connect()
-            row = db.execute("SELECT key, data FROM site_files WHERE shown = ?", (shown,)).fetchone() if db is not None else None
-        except sqlite3.Error:
-            return None
+        row = self._row("SELECT key, data FROM site_files WHERE shown = ?", shown)
         return _parsed_of(row[1]) if row is not None and row[0] == key else None
 
     def facts_of(self, slug: str, shown: str, key: bytes) -> tuple[object, list[Diagnostic]] | None:
@@ -232,13 +222,7 @@ class PageStore:
         Every build stores the page of each story it renders, with the story's facts: after an
         edit of the narrative alone, they are the facts the rebuild needs (see loader.ParseMemo).
         """
-        import sqlite3
-
-        try:
-            db = self._connect()
-            row = db.execute("SELECT data FROM pages WHERE slug = ?", (slug,)).fetchone() if db is not None else None
-        except sqlite3.Error:
-            return None
+        row = self._row("SELECT data FROM pages WHERE slug = ?", slug)
         return _facts_in(_page_of(row[0]), shown, key) if row is not None else None
 
     def put(self, rows: dict[str, tuple[bytes, bytes]], table: str = "pages") -> None:
@@ -246,9 +230,10 @@ class PageStore:
         assert table in ("pages", "bodies")
         self._write(lambda db: db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", [(s, k, d) for s, (k, d) in rows.items()]))
 
-    def keep_parsed(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
-        """Store site files' conversions (path shown -> (key, storable_parsed data))."""
-        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO site_files VALUES (?, ?, ?)", [(p, k, d) for p, (k, d) in rows.items()]))
+    def keep_parsed(self, made: Mapping[str, tuple[bytes, object, list[Diagnostic]]]) -> None:
+        """Store site files' conversions (loader.ParseMemo.made: path shown -> (key, converted, diagnostics))."""
+        rows = [(shown, key, _storable_parsed(value, found)) for shown, (key, value, found) in made.items()]
+        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO site_files VALUES (?, ?, ?)", rows))
 
     def prune(self, keep: set[str]) -> None:
         """Forget the pages of stories no longer in ``keep``."""
@@ -312,9 +297,9 @@ class MemoryPageStore:
         """Store pages, or with ``table="bodies"`` their kept blocks (slug -> (key, data))."""
         self.tables[table].update(rows)
 
-    def keep_parsed(self, rows: dict[str, tuple[bytes, bytes]]) -> None:
-        """Store site files' conversions (path shown -> (key, data))."""
-        self.tables["site_files"].update(rows)
+    def keep_parsed(self, made: Mapping[str, tuple[bytes, object, list[Diagnostic]]]) -> None:
+        """Store site files' conversions (path shown -> (key, converted, diagnostics))."""
+        self.tables["site_files"].update((shown, (key, _storable_parsed(value, found))) for shown, (key, value, found) in made.items())
 
     def prune(self, keep: set[str]) -> None:
         """Forget the pages of stories no longer in ``keep``."""
@@ -357,7 +342,7 @@ def _parsed_of(data: bytes) -> tuple[object, list[Diagnostic]] | None:
     return value, diagnostics
 
 
-def storable_parsed(value: object, diagnostics: list[Diagnostic]) -> bytes:
+def _storable_parsed(value: object, diagnostics: list[Diagnostic]) -> bytes:
     """A YAML file's conversion and diagnostics as the store keeps them."""
     return compress(pickle.dumps((value, diagnostics), protocol=pickle.HIGHEST_PROTOCOL))
 

@@ -182,17 +182,22 @@ def test_an_unchanged_site_is_not_rendered_again(site_root: Path) -> None:
     assert set(result.files) == {"first-story/index.html", "first-story/facts.json"}
 
 
-def count_story_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, which: int = 0) -> list[object]:
+    """Argument number ``which`` of every call of ``owner.name`` from now on, in order; the calls still go through."""
+    seen: list[object] = []
+    original = getattr(owner, name)
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(args[which])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return seen
+
+
+def count_story_keys(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The slugs whose output keys each build digests, in order."""
-    asked: list[str] = []
-    original = builder.Renderer.story_keys
-
-    def story_keys(self: builder.Renderer, slug: str, story_digest: bytes) -> tuple[bool, bool]:
-        asked.append(slug)
-        return original(self, slug, story_digest)
-
-    monkeypatch.setattr(builder.Renderer, "story_keys", story_keys)
-    return asked
+    return record_calls(monkeypatch, builder.Renderer, "story_keys", which=1)  # after self
 
 
 def test_a_one_story_rebuild_takes_the_other_stories_keys_as_recorded(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -611,17 +616,9 @@ def test_a_planted_page_store_row_is_refused(site_root: Path, damage: str) -> No
     assert snapshot(site_root / "site", skip_marker=True) == snapshot(site_root / "fresh", skip_marker=True)
 
 
-def count_yaml_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def count_yaml_parses(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The YAML files each build parses, as shown."""
-    parsed: list[str] = []
-    original = loader.parse_yaml
-
-    def parse(path: str, *args: object) -> object:
-        parsed.append(path)
-        return original(path, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(loader, "parse_yaml", parse)
-    return parsed
+    return record_calls(monkeypatch, loader, "parse_yaml")
 
 
 def test_narrative_edits_parse_no_yaml(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -683,14 +680,7 @@ def test_a_planted_conversion_is_refused(site_root: Path, monkeypatch: pytest.Mo
 
 def test_a_template_edit_renders_pages_from_the_store_without_parsing(site_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("build")[0] == 0
-    parsed: list[str] = []
-    original = builder.load_story
-
-    def counting(slug: str, *args: object) -> object:
-        parsed.append(slug)
-        return original(slug, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builder, "load_story", counting)
+    parsed = record_calls(monkeypatch, builder, "load_story")
     replace(site_root / "templates/story.html", "Key takeaways", "The key points")
     status, out = run("build")
     assert status == 0, out
